@@ -1,0 +1,1 @@
+"""CALI consumer: Kinesis records (via the KCL MultiLangDaemon) -> ERROR/WARN alerts -> Slack."""

@@ -1,0 +1,62 @@
+"""Composition root of one KCL child process: ``python -m consumer`` (the properties' executableName).
+
+stdout is the MultiLangDaemon's protocol channel. The real stdout is kept for amazon-kclpy only; fd 1 and
+``sys.stdout`` are pointed at stderr so that no stray print or library can corrupt the protocol.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from typing import IO
+from zoneinfo import ZoneInfo
+
+from amazon_kclpy import kcl
+
+from consumer import logs
+from consumer.alerter import Alerter
+from consumer.config import Settings, load_settings
+from consumer.deliver.slack import SlackWebhook
+from consumer.errors import ConfigError
+from consumer.kcl.processor import AlertRecordProcessor
+from consumer.model import Level
+from consumer.pipeline.throttle import LocalThrottle
+
+
+def protocol_channel() -> IO[str]:
+    channel = os.fdopen(os.dup(1), "w", buffering=1)
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    return channel
+
+
+def build_processor(settings: Settings) -> AlertRecordProcessor:
+    if settings.slack_webhook_url is None:
+        raise ConfigError("SLACK_WEBHOOK_URL is not set (local mode sets it to the local Slack receiver)")
+    main = SlackWebhook(settings.slack_webhook_url, "main")
+    senders = {Level.ERROR: main, Level.WARN: main}
+    if settings.slack_webhook_url_warn is not None:
+        senders[Level.WARN] = SlackWebhook(settings.slack_webhook_url_warn, "warn")
+    tz = ZoneInfo(settings.display_timezone)
+
+    def make_alerter(shard_id: str) -> Alerter:
+        logs.context.fields["shard_id"] = shard_id
+        return Alerter(levels=settings.alert_levels,
+                       throttle=LocalThrottle(settings.throttle_max_per_minute, time.time),
+                       senders=senders, display_tz=tz, clock=time.time, sleep=time.sleep)
+
+    return AlertRecordProcessor(make_alerter, clock=time.monotonic,
+                                checkpoint_interval=settings.checkpoint_interval_seconds)
+
+
+def main() -> None:
+    channel = protocol_channel()
+    settings = load_settings()
+    logs.setup(settings.log_level, worker_id=settings.worker_id, pid=str(os.getpid()))
+    kcl.KCLProcess(build_processor(settings), input_file=sys.stdin, output_file=channel,
+                   error_file=sys.stderr).run()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,108 @@
+"""The only module that reads configuration: the environment first, then the repo's ``.env``.
+
+Everything else receives a frozen ``Settings``. The webhook URL is a ``Secret`` whose repr and str hide it.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dotenv import dotenv_values
+
+from consumer.errors import ConfigError
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_ENV_FILE = REPO_ROOT / ".env"
+
+
+@dataclass(frozen=True)
+class Secret:
+    """A value that must never reach a log line, an error message or a repr."""
+
+    value: str = field(repr=False)
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+
+@dataclass(frozen=True)
+class Settings:
+    region: str
+    endpoint_url: str | None
+    stream_name: str
+    stream_shards: int
+    app_name: str
+    worker_id: str
+    alert_levels: frozenset[str]
+    throttle_max_per_minute: int
+    display_timezone: str
+    slack_webhook_url: Secret | None
+    slack_webhook_url_warn: Secret | None
+    slack_receiver_port: int
+    tls_port: int
+    generator_rate: float
+    generator_error_ratio: float
+    generator_seed: int | None
+    log_level: str
+    checkpoint_interval_seconds: float
+
+    @property
+    def state_table(self) -> str:
+        """The consumer's own DynamoDB table (throttle, dedup, delivered alerts); the KCL owns ``app_name``."""
+        return f"{self.app_name}-state"
+
+
+def read_environment(env_file: Path | None = DEFAULT_ENV_FILE) -> dict[str, str]:
+    """``.env`` values overlaid by the process environment (the environment wins, as in docker compose)."""
+    merged: dict[str, str] = {}
+    if env_file is not None and env_file.is_file():
+        merged.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+    merged.update(os.environ)
+    return merged
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    env = read_environment() if environ is None else environ
+
+    def get(name: str, default: str = "") -> str:
+        return env.get(name, default).strip()
+
+    def number(name: str, default: str, kind: type[int] | type[float]) -> int | float:
+        raw = get(name, default) or default
+        try:
+            return kind(raw)
+        except ValueError:
+            raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+
+    def secret(name: str) -> Secret | None:
+        raw = get(name)
+        return Secret(raw) if raw else None
+
+    levels = frozenset(x.strip().upper() for x in get("CALI_ALERT_LEVELS", "ERROR,WARN").split(",") if x.strip())
+    seed = get("GENERATOR_SEED")
+    return Settings(
+        region=get("AWS_REGION") or get("AWS_DEFAULT_REGION") or "ap-northeast-2",
+        endpoint_url=get("AWS_ENDPOINT_URL") or None,
+        stream_name=get("CALI_STREAM_NAME", "cali-log-stream"),
+        stream_shards=int(number("CALI_STREAM_SHARDS", "2", int)),
+        app_name=get("CALI_APP_NAME", "cali-consumer"),
+        worker_id=get("CALI_WORKER_ID") or f"cali-{socket.gethostname()}",
+        alert_levels=levels,
+        throttle_max_per_minute=int(number("THROTTLE_MAX_PER_MINUTE", "5", int)),
+        display_timezone=get("CALI_DISPLAY_TIMEZONE", "UTC") or "UTC",
+        slack_webhook_url=secret("SLACK_WEBHOOK_URL"),
+        slack_webhook_url_warn=secret("SLACK_WEBHOOK_URL_WARN"),
+        slack_receiver_port=int(number("SLACK_RECEIVER_PORT", "4580", int)),
+        tls_port=int(number("CALI_TLS_PORT", "4567", int)),
+        generator_rate=float(number("GENERATOR_RATE", "5", float)),
+        generator_error_ratio=float(number("GENERATOR_ERROR_RATIO", "0.2", float)),
+        generator_seed=int(seed) if seed else None,
+        log_level=get("LOG_LEVEL", "INFO").upper() or "INFO",
+        checkpoint_interval_seconds=float(number("CALI_CHECKPOINT_INTERVAL_SECONDS", "10", float)),
+    )

@@ -1,0 +1,1 @@
+"""Delivery at the edge: Slack incoming webhooks."""

@@ -1,0 +1,1 @@
+"""The thin adapter between amazon-kclpy's RecordProcessor protocol and the alerter."""

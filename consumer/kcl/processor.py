@@ -1,0 +1,95 @@
+"""amazon-kclpy v3 RecordProcessor: hands records to the alerter and checkpoints what has ended."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from amazon_kclpy.v3 import processor
+
+from consumer.alerter import Alerter
+from consumer.kcl.checkpoint import Position, checkpoint, should_checkpoint
+
+log = logging.getLogger("cali.processor")
+
+STATS_INTERVAL_SECONDS = 30.0
+
+
+class AlertRecordProcessor(processor.RecordProcessorBase):  # type: ignore[misc]
+    def __init__(self, make_alerter: Callable[[str], Alerter], clock: Callable[[], float],
+                 checkpoint_interval: float) -> None:
+        self._make_alerter = make_alerter
+        self._clock = clock
+        self._interval = checkpoint_interval
+        self.shard_id = "unknown"
+        self.alerter: Alerter | None = None
+        self._last: Position | None = None  # the last record handed to the alerter
+        self._safe: Position | None = None  # every event up to here has ended
+        self._checkpointed: Position | None = None
+        self._checkpointed_at = 0.0
+        self._sent_before = 0
+        self._stats_at = 0.0
+        self._millis_behind = 0
+
+    def initialize(self, initialize_input: Any) -> None:
+        self.shard_id = initialize_input.shard_id
+        self.alerter = self._make_alerter(self.shard_id)
+        self._checkpointed_at = self._stats_at = self._clock()
+        log.info("processing shard %s from %s", self.shard_id, initialize_input.sequence_number)
+
+    def process_records(self, process_records_input: Any) -> None:
+        alerter = self._require_alerter()
+        self._millis_behind = process_records_input.millis_behind_latest or 0
+        for record in process_records_input.records:
+            self._last = Position(record.sequence_number, record.sub_sequence_number or 0)
+            alerter.handle_record(record.binary_data, self.shard_id, self._last.sequence_number,
+                                  self._last.sub_sequence_number)
+            if not alerter.held_back:
+                self._safe = self._last
+        alerter.tick()
+        if not alerter.held_back:
+            self._safe = self._last
+        self._maybe_checkpoint(process_records_input.checkpointer)
+        self._maybe_log_stats()
+
+    def lease_lost(self, lease_lost_input: Any) -> None:
+        log.info("lease lost for shard %s; another worker continues from its checkpoint", self.shard_id)
+        self._log_stats()
+
+    def shard_ended(self, shard_ended_input: Any) -> None:
+        alerter = self._require_alerter()
+        alerter.drain()
+        log.info("shard %s ended; checkpointing at SHARD_END", self.shard_id)
+        checkpoint(shard_ended_input.checkpointer, None)
+        self._log_stats()
+
+    def shutdown_requested(self, shutdown_requested_input: Any) -> None:
+        self._require_alerter().tick()
+        if self._safe is not None and self._safe != self._checkpointed:
+            checkpoint(shutdown_requested_input.checkpointer, self._safe)
+        log.info("shutdown requested for shard %s; checkpointed at %s", self.shard_id, self._safe)
+        self._log_stats()
+
+    def _require_alerter(self) -> Alerter:
+        if self.alerter is None:
+            raise RuntimeError("process_records before initialize")
+        return self.alerter
+
+    def _maybe_checkpoint(self, checkpointer: Any) -> None:
+        alerter = self._require_alerter()
+        sent = alerter.stats.alerts_sent + alerter.stats.digests_sent
+        now = self._clock()
+        due = should_checkpoint(safe=self._safe, last=self._checkpointed, delivered_since=sent > self._sent_before,
+                                seconds_since=now - self._checkpointed_at, interval=self._interval)
+        if due and checkpoint(checkpointer, self._safe):
+            self._checkpointed, self._checkpointed_at, self._sent_before = self._safe, now, sent
+
+    def _maybe_log_stats(self) -> None:
+        if self._clock() - self._stats_at >= STATS_INTERVAL_SECONDS:
+            self._log_stats()
+
+    def _log_stats(self) -> None:
+        self._stats_at = self._clock()
+        stats = self._require_alerter().stats.as_dict() if self.alerter else {}
+        log.info("stats", extra={"stats": stats, "millis_behind_latest": self._millis_behind})

@@ -1,0 +1,1 @@
+"""Pure stages: decode -> parse -> filter -> throttle -> render. No I/O in here."""

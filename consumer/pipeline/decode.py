@@ -1,0 +1,32 @@
+"""Kinesis record bytes -> the log lines inside them.
+
+Fluent Bit writes one JSON text plus "\n" per record, but other producers (and ``log_key``) may put several
+lines, raw text or invalid UTF-8 in one record. Invalid bytes are replaced, never fatal; blank lines are skipped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+MAX_RECORD_BYTES = 1024 * 1024  # Kinesis' own limit for one record's data
+
+
+@dataclass(frozen=True)
+class Decoded:
+    lines: list[str]
+    invalid_utf8: bool = False
+    truncated: bool = False
+
+
+def decode(data: bytes) -> Decoded:
+    truncated = len(data) > MAX_RECORD_BYTES
+    if truncated:
+        data = data[:MAX_RECORD_BYTES]
+    try:
+        text = data.decode("utf-8")
+        invalid = False
+    except UnicodeDecodeError:
+        text = data.decode("utf-8", errors="replace")
+        invalid = True
+    lines = [line.rstrip("\r") for line in text.split("\n") if line.strip()]
+    return Decoded(lines=lines, invalid_utf8=invalid, truncated=truncated)

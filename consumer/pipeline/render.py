@@ -1,0 +1,93 @@
+"""Alerts and digests -> Slack webhook payloads (Block Kit + a plain-text fallback). Pure.
+
+Limits: https://api.slack.com/reference/block-kit/blocks (section text 3,000, header 150, 50 blocks) and
+https://api.slack.com/methods/chat.postMessage#truncating (text past 40,000 characters is cut).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from consumer.model import Alert, Level
+from consumer.pipeline.escape import escape, truncate
+
+SECTION_TEXT_LIMIT = 3000
+HEADER_TEXT_LIMIT = 150
+FIELD_TEXT_LIMIT = 2000
+MAX_BLOCKS = 50
+MESSAGE_TEXT_LIMIT = 40000
+STACK_LINES = 12
+
+Payload = dict[str, Any]
+
+_EMOJI = {Level.ERROR: ":red_circle:", Level.WARN: ":large_orange_circle:"}
+
+
+def _mrkdwn(text: str) -> dict[str, str]:
+    return {"type": "mrkdwn", "text": text}
+
+
+def _section(text: str) -> dict[str, Any]:
+    return {"type": "section", "text": _mrkdwn(truncate(text, SECTION_TEXT_LIMIT)[0])}
+
+
+def _time(ts: datetime | None, tz: ZoneInfo) -> str:
+    if ts is None:
+        return "unknown"
+    utc = ts.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + " UTC"
+    local = ts.astimezone(tz)
+    return f"{utc} ({local.strftime('%H:%M:%S')} {local.tzname()})"
+
+
+def render_alert(alert: Alert, display_tz: ZoneInfo, repeat: int = 1) -> Payload:
+    event = alert.event
+    service = event.service or "unknown service"
+    label = event.raw_level if event.raw_level and event.raw_level.upper() != event.level.value else None
+    level = f"{event.level.value} ({label})" if label else event.level.value
+    header = truncate(f"{level} · {service}", HEADER_TEXT_LIMIT - 4)[0]
+    message = escape(event.message) or "_(empty message)_"
+    fields = [
+        f"*Service*\n{escape(service)}",
+        f"*Time*\n{_time(event.timestamp, display_tz)}",
+    ]
+    if event.trace_id:
+        fields.append(f"*Trace id*\n`{escape(event.trace_id)}`")
+    if event.host or event.container:
+        fields.append(f"*Host*\n{escape(' / '.join(x for x in (event.host, event.container) if x))}")
+    if event.error_type:
+        fields.append(f"*Error*\n`{escape(event.error_type)}`")
+    if repeat > 1:
+        fields.append(f"*Repeated*\n{repeat} times")
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": f"{_EMOJI.get(event.level, '')} {header}".strip(),
+                                    "emoji": True}},
+        _section(message),
+        {"type": "section", "fields": [_mrkdwn(truncate(f, FIELD_TEXT_LIMIT)[0]) for f in fields]},
+    ]
+    if event.stack:
+        top = "\n".join(event.stack.strip("\n").split("\n")[:STACK_LINES])
+        blocks.append(_section("```" + truncate(escape(top), SECTION_TEXT_LIMIT - 6)[0] + "```"))
+    blocks.append({"type": "context", "elements": [_mrkdwn(f"shard {escape(alert.ref.shard_id)} · "
+                                                           f"seq {escape(alert.ref.sequence_number)}")]})
+    text = truncate(f"[{level}] {escape(service)}: {message}", SECTION_TEXT_LIMIT)[0]
+    return {"text": text, "blocks": blocks[:MAX_BLOCKS]}
+
+
+def render_digest(total: int, top: Sequence[tuple[str, str, str, int]], window_seconds: float) -> Payload:
+    """``top``: (level, service, message, count), most frequent first."""
+    minutes = max(1, round(window_seconds / 60))
+    span = "minute" if minutes == 1 else f"{minutes} minutes"
+    title = f"{total} more ERROR/WARN in the last {span} (held back by the alert throttle)"
+    lines = [f"• *{count}x* {level} · {escape(service)}: {escape(truncate(message, 200)[0])}"
+             for level, service, message, count in top]
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": truncate(":hourglass: Alert digest",
+                                                                             HEADER_TEXT_LIMIT)[0], "emoji": True}},
+        _section(f"*{title}*"),
+    ]
+    if lines:
+        blocks.append(_section("\n".join(lines)))
+    return {"text": truncate(title + "\n" + "\n".join(lines), MESSAGE_TEXT_LIMIT)[0], "blocks": blocks}

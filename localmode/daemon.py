@@ -1,0 +1,44 @@
+"""The KCL MultiLangDaemon command line and its rendered properties file."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+from consumer.config import Settings
+from localmode import paths
+from localmode.properties import render
+
+MAIN_CLASS = "software.amazon.kinesis.multilang.MultiLangDaemon"
+HEAP = "-Xmx256m"  # the JVM's heap is bounded by this, not by the machine
+
+
+def property_values(settings: Settings, python: str = sys.executable) -> dict[str, str]:
+    return {
+        "CALI_PYTHON": python,
+        "CALI_STREAM_NAME": settings.stream_name,
+        "CALI_APP_NAME": settings.app_name,
+        "CALI_WORKER_ID": settings.worker_id,
+        "AWS_REGION": settings.region,
+        "AWS_ENDPOINT_URL": settings.endpoint_url or "",
+    }
+
+
+def write_properties(settings: Settings, target: Path, overrides: Mapping[str, str] | None = None) -> Path:
+    text = render(paths.PROPERTIES.read_text(), property_values(settings))
+    for key, value in (overrides or {}).items():
+        text += f"{key} = {value}\n"  # later keys win in java.util.Properties
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(text)
+    return target
+
+
+def command(properties_file: Path, cbor: bool) -> list[str]:
+    """``cbor=False`` for moto, which cannot read the CBOR the Java SDK sends to Kinesis by default."""
+    jars = sorted(paths.JARS.glob("*.jar"))
+    if not jars:
+        raise FileNotFoundError(f"no KCL jars in {paths.JARS}: run `make setup` (mvn dependency:copy-dependencies)")
+    flags = [] if cbor else ["-Daws.cborEnabled=false"]
+    return ["java", HEAP, *flags, "-cp", f"{paths.JARS}/*", MAIN_CLASS,
+            "--properties-file", str(properties_file), "--log-configuration", str(paths.LOGBACK)]

@@ -1,0 +1,93 @@
+"""The local AWS endpoint: moto's Kinesis + DynamoDB served by hypercorn, standing in for LocalStack.
+
+Why this shape (measured, see DESIGN.md):
+- the KCL speaks HTTP/2 to Kinesis, which werkzeug's moto_server cannot; hypercorn serves h2c on the plain port;
+- moto's backends are not thread-safe: one lock serialises every request, or concurrent PutRecords lose records;
+- Fluent Bit only speaks HTTPS, so the same process also serves a TLS port with a CA we generate.
+
+Run: ``python -m localmode.emulator --port 4566 --tls-port 4567 --tls-dir .run/tls``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import threading
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from hypercorn.asyncio import serve
+from hypercorn.config import Config
+
+from localmode import moto_patches
+from localmode.tls import ensure_tls_files
+
+log = logging.getLogger("cali.emulator")
+
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+class Serialised:
+    """Run one request at a time through the wrapped WSGI app, response body included."""
+
+    def __init__(self, app: WSGIApp) -> None:
+        self._app = app
+        self._lock = threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        with self._lock:
+            return list(self._app(environ, start_response))
+
+
+def moto_app() -> WSGIApp:
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
+    moto_patches.apply()
+    app: WSGIApp = DomainDispatcherApplication(create_backend_app)
+    return app
+
+
+def hypercorn_config(host: str, port: int, tls_port: int | None, tls_dir: Path) -> Config:
+    config = Config()
+    config.insecure_bind = [f"{host}:{port}"]
+    if tls_port is not None:
+        files = ensure_tls_files(tls_dir)
+        config.bind = [f"{host}:{tls_port}"]
+        config.certfile = str(files.cert)
+        config.keyfile = str(files.key)
+    else:
+        config.bind = []
+    config.accesslog = None
+    config.errorlog = logging.getLogger("cali.emulator.hypercorn")
+    config.keep_alive_timeout = 75
+    config.wsgi_max_body_size = 32 * 1024 * 1024
+    return config
+
+
+async def _serve(config: Config) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await serve(Serialised(moto_app()), config, mode="wsgi", shutdown_trigger=stop.wait)  # type: ignore[arg-type]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m localmode.emulator", description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=4566)
+    parser.add_argument("--tls-port", type=int, default=None)
+    parser.add_argument("--tls-dir", type=Path, default=Path(".run/tls"))
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    config = hypercorn_config(args.host, args.port, args.tls_port, args.tls_dir)
+    log.info("serving moto on http://%s:%d (h2c)%s", args.host, args.port,
+             f" and https://{args.host}:{args.tls_port}" if args.tls_port else "")
+    asyncio.run(_serve(config))
+
+
+if __name__ == "__main__":
+    main()

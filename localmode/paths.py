@@ -1,0 +1,14 @@
+"""Where local mode keeps things. Everything generated lives under .run/ (git-ignored)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from consumer.config import REPO_ROOT
+
+JARS = REPO_ROOT / "jars"
+PROPERTIES = REPO_ROOT / "properties" / "cali.properties"
+LOGBACK = REPO_ROOT / "properties" / "logback.xml"
+FLUENT_BIT_CONF = REPO_ROOT / "fluent-bit" / "fluent-bit.conf"
+RUN = REPO_ROOT / ".run"
+TLS = RUN / "tls"

@@ -1,0 +1,132 @@
+"""The local pipeline as parts that can be started one by one: by ``python -m localmode run`` and by tests."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import sys
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from consumer.config import Settings, load_settings, read_environment
+from localmode import daemon, paths
+from localmode.endpoint import Found, host_port, probe
+from localmode.resources import ensure_stream, seed_leases
+from localmode.supervisor import Child, Supervisor, port_open, wait_until
+
+log = logging.getLogger("cali.stack")
+
+WEBHOOK_PATH = "/services/local/cali/webhook"
+
+
+@dataclass
+class Stack:
+    env: dict[str, str] = field(default_factory=read_environment)
+    run_dir: Path = paths.RUN
+    supervisor: Supervisor = field(init=False)
+    uses_moto: bool = field(init=False, default=True)
+
+    def __post_init__(self) -> None:
+        self.env.setdefault("CALI_PYTHON", sys.executable)
+        self.supervisor = Supervisor(self.run_dir / "logs")
+
+    @property
+    def settings(self) -> Settings:
+        return load_settings(self.env)
+
+    def client(self, service: str) -> Any:
+        s = self.settings
+        return boto3.client(service, region_name=s.region, endpoint_url=s.endpoint_url,  # type: ignore[call-overload]
+                            aws_access_key_id=self.env.get("AWS_ACCESS_KEY_ID", "test"),
+                            aws_secret_access_key=self.env.get("AWS_SECRET_ACCESS_KEY", "test"))
+
+    # -- parts -------------------------------------------------------------------------------------------------
+    def start_emulator(self) -> Child | None:
+        """Start moto+hypercorn at AWS_ENDPOINT_URL, unless a LocalStack already answers there."""
+        url = self.settings.endpoint_url
+        if url is None:
+            raise ValueError("AWS_ENDPOINT_URL is empty: local mode needs an endpoint")
+        found = probe(url)
+        if found is Found.LOCALSTACK:
+            log.info("LocalStack is running at %s: using it", url)
+            self.uses_moto = False
+            return None
+        if found is Found.OTHER:
+            raise RuntimeError(f"something that is not LocalStack already listens at {url}; stop it or change "
+                               "AWS_ENDPOINT_URL")
+        host, port = host_port(url)
+        tls_port = self.settings.tls_port
+        child = self.supervisor.start("emulator", [sys.executable, "-m", "localmode.emulator", "--host", host,
+                                                   "--port", str(port), "--tls-port", str(tls_port),
+                                                   "--tls-dir", str(self.run_dir / "tls")], self.env)
+        wait_until(lambda: port_open(host, port) and port_open(host, tls_port), 30, "emulator", alive=child.alive)
+        return child
+
+    def create_resources(self) -> list[dict[str, Any]]:
+        s = self.settings
+        shards = ensure_stream(self.client("kinesis"), s.stream_name, s.stream_shards)
+        seed_leases(self.client("dynamodb"), s.app_name, shards)
+        return shards
+
+    def start_receiver(self) -> Child | None:
+        """The local Slack receiver, unless SLACK_WEBHOOK_URL points at a real webhook."""
+        if self.settings.slack_webhook_url is not None:
+            log.info("alerts go to the configured SLACK_WEBHOOK_URL")
+            return None
+        port = self.settings.slack_receiver_port
+        child = self.supervisor.start("slack-receiver", [sys.executable, "-m", "slack_receiver", "--host",
+                                                         "127.0.0.1", "--port", str(port), "--store",
+                                                         str(self.run_dir / "slack-messages.jsonl")], self.env)
+        wait_until(lambda: _http_ok(f"http://127.0.0.1:{port}/healthz"), 15, "slack receiver", alive=child.alive)
+        self.env["SLACK_WEBHOOK_URL"] = f"http://127.0.0.1:{port}{WEBHOOK_PATH}"
+        log.info("local Slack receiver: http://127.0.0.1:%d/ (messages in %s)", port,
+                 self.run_dir / "slack-messages.jsonl")
+        return child
+
+    def start_daemon(self, worker_id: str | None = None, overrides: dict[str, str] | None = None) -> Child:
+        env = dict(self.env)
+        if worker_id:
+            env["CALI_WORKER_ID"] = worker_id
+        settings = load_settings(env)
+        props = daemon.write_properties(settings, self.run_dir / f"{settings.worker_id}.properties", overrides)
+        return self.supervisor.start(f"kcl-{settings.worker_id}", daemon.command(props, cbor=not self.uses_moto),
+                                     env, stop_timeout=40.0)
+
+    def start_generator(self) -> list[Child]:
+        s = self.settings
+        common = ["--rate", str(s.generator_rate), "--error-ratio", str(s.generator_error_ratio)]
+        if s.generator_seed is not None:
+            common += ["--seed", str(s.generator_seed)]
+        fluent_bit = shutil.which("fluent-bit")
+        if fluent_bit is None:
+            log.info("fluent-bit is not on PATH: the generator writes Fluent Bit-shaped records to Kinesis itself")
+            return [self.supervisor.start("generator", [sys.executable, "-m", "generator", *common, "--output",
+                                                        "kinesis", "--stream", s.stream_name], self.env)]
+        env = {**self.env, **self.fluent_bit_env()}
+        fb = self.supervisor.start("fluent-bit", [fluent_bit, "-c", str(paths.FLUENT_BIT_CONF)], env)
+        gen = self.supervisor.start("generator", [sys.executable, "-m", "generator", *common, "--output", "forward",
+                                                  "--forward-port", env["FLUENT_BIT_FORWARD_PORT"]], env)
+        return [fb, gen]
+
+    def fluent_bit_env(self) -> dict[str, str]:
+        s = self.settings
+        host, _ = host_port(s.endpoint_url or "http://127.0.0.1:4566")
+        return {"KINESIS_HOST": host, "KINESIS_TLS_PORT": str(s.tls_port),
+                "KINESIS_CA_FILE": str(self.run_dir / "tls" / "ca.pem"),
+                "FLUENT_BIT_FORWARD_PORT": self.env.get("FLUENT_BIT_FORWARD_PORT", "24224"),
+                "FLUENT_BIT_STORAGE": str(self.run_dir / "fluent-bit-storage")}
+
+    def stop(self) -> None:
+        self.supervisor.stop_all()
+
+
+def _http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as response:
+            return int(response.status) == 200
+    except OSError:
+        return False
