@@ -18,6 +18,8 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from types import FrameType
 
+from botocore.exceptions import ClientError
+
 from .lines import DEFAULT_SERVICES, LogLineFactory, LogRecord
 from .outputs import MAX_RECORDS_PER_PUT, KinesisOutput, Output, StdoutOutput
 
@@ -199,6 +201,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=args.log_level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    logging.getLogger("botocore").setLevel(max(logging.WARNING, logging.getLogger().level))
     batch_interval: float = args.batch_interval
     if batch_interval is None:
         batch_interval = DEFAULT_KINESIS_BATCH_INTERVAL if args.output == "kinesis" else 0.0
@@ -219,6 +222,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 0
+    except ClientError as exc:  # e.g. no such stream, bad credentials: the message says it all
+        log.error("generator failed: %s", exc)
+        return 1
     except Exception:
         log.exception("generator failed")
         return 1

@@ -1,0 +1,97 @@
+"""One emulator, one Slack receiver and one KCL daemon for the whole session (they are slow to start)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from consumer.config import read_environment
+from localmode.stack import Stack
+from localmode.supervisor import Child, free_port
+from tests.integration.helpers import Receiver
+
+WORKER_ID = "cali-test-worker-1"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "tests/integration" in str(item.path):
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    env = read_environment()
+    run_id = uuid.uuid4().hex[:8]
+    env.update({
+        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}",
+        "CALI_TLS_PORT": str(free_port()),
+        "SLACK_RECEIVER_PORT": str(free_port()),
+        "SLACK_WEBHOOK_URL": "",
+        "SLACK_WEBHOOK_URL_WARN": "",
+        "CALI_STREAM_NAME": f"cali-test-{run_id}",
+        "CALI_APP_NAME": f"cali-test-{run_id}",
+        "CALI_WORKER_ID": WORKER_ID,
+        # The basic flow tests count every alert; the throttle has its own tests.
+        "THROTTLE_MAX_PER_MINUTE": "100000",
+        "CALI_CHECKPOINT_INTERVAL_SECONDS": "1",
+        "LOG_LEVEL": "INFO",
+    })
+    stack = Stack(env=env, run_dir=Path(tmp_path_factory.mktemp("cali-run")))
+    try:
+        stack.start_emulator()
+        stack.create_resources()
+        stack.start_receiver()
+        yield stack
+    finally:
+        stack.stop()
+        print(f"\nlocal-mode logs: {stack.supervisor.log_dir}")
+
+
+@pytest.fixture(scope="session")
+def receiver(stack: Stack) -> Receiver:
+    return Receiver(f"http://127.0.0.1:{stack.settings.slack_receiver_port}")
+
+
+class Daemon:
+    """The running KCL MultiLangDaemon of the session; tests may stop and restart it."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.stack = stack
+        self.child: Child | None = None
+
+    def start(self) -> None:
+        if self.child is None or not self.child.alive():
+            self.child = self.stack.start_daemon(WORKER_ID)
+
+    def stop(self) -> int | None:
+        if self.child is None:
+            return None
+        code = self.stack.supervisor.stop(self.child)
+        self.child = None
+        return code
+
+    def kill(self) -> None:
+        if self.child is not None:
+            self.stack.supervisor.kill(self.child)
+            self.child = None
+
+    def log_text(self) -> str:
+        return "\n".join(p.read_text(errors="replace") for p in self.stack.supervisor.log_dir.glob("kcl-*.log"))
+
+
+@pytest.fixture(scope="session")
+def daemon(stack: Stack) -> Iterator[Daemon]:
+    d = Daemon(stack)
+    d.start()
+    yield d
+    d.stop()
+
+
+@pytest.fixture
+def running_daemon(daemon: Daemon) -> Daemon:
+    daemon.start()
+    return daemon

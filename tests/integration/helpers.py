@@ -1,0 +1,70 @@
+"""Helpers for tests that run the real pipeline parts."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+def wait_for(produce: Callable[[], T], done: Callable[[T], bool], timeout: float, what: str,
+             interval: float = 0.25) -> T:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = produce()
+        if done(value):
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}; last value: {value!r:.2000}")
+        time.sleep(interval)
+
+
+@dataclass
+class Receiver:
+    """Client for the local Slack receiver's control API."""
+
+    base: str
+
+    def _call(self, method: str, path: str, body: Any = None) -> Any:
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(self.base + path, data=data, method=method,
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=5) as response:
+            raw = response.read()
+        return json.loads(raw) if raw.startswith((b"{", b"[")) else raw.decode()
+
+    def messages(self) -> list[dict[str, Any]]:
+        return list(self._call("GET", "/_control/messages")["messages"])
+
+    def texts(self, marker: str) -> list[str]:
+        return [m["payload"]["text"] for m in self.messages() if marker in m["payload"].get("text", "")]
+
+    def faults(self, items: list[dict[str, Any]]) -> None:
+        self._call("POST", "/_control/faults", items)
+
+    def clear_faults(self) -> None:
+        self._call("DELETE", "/_control/faults")
+
+
+def put_lines(kinesis: Any, stream: str, payloads: Iterable[bytes]) -> int:
+    """PutRecords in batches of 500 with random partition keys (like Fluent Bit); re-puts failed entries."""
+    import uuid
+
+    pending = [{"Data": data, "PartitionKey": uuid.uuid4().hex} for data in payloads]
+    total = len(pending)
+    while pending:
+        batch, pending = pending[:500], pending[500:]
+        result = kinesis.put_records(StreamName=stream, Records=batch)
+        pending = [entry for entry, outcome in zip(batch, result["Records"], strict=True)
+                   if "ErrorCode" in outcome] + pending
+    return total
+
+
+def leases(dynamodb: Any, table: str) -> dict[str, dict[str, Any]]:
+    items = dynamodb.scan(TableName=table, ConsistentRead=True)["Items"]
+    return {item["leaseKey"]["S"]: {k: next(iter(v.values())) for k, v in item.items()} for item in items}

@@ -1,0 +1,117 @@
+"""The real pipeline: moto emulator + KCL MultiLangDaemon (Java) + Python processor + HTTP Slack receiver."""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from consumer.model import Dropped
+from consumer.pipeline.decode import decode
+from consumer.pipeline.parse import parse_line
+from generator.fluentbit import fluent_bit_record
+from localmode.stack import Stack
+from tests.integration.conftest import WORKER_ID, Daemon
+from tests.integration.helpers import Receiver, leases, put_lines, wait_for
+
+FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "fluent-bit" / "records.jsonl"
+ALERT_TIMEOUT = 90.0  # first use includes the daemon's start-up
+
+
+def mixed_lines(marker: str, n: int) -> tuple[list[bytes], list[str]]:
+    """n records cycling through the levels; returns the bytes and the messages that must alert."""
+    levels = ["ERROR", "INFO", "WARN", "DEBUG", "warning", "info", "FATAL", "error"]
+    records, expected = [], []
+    for i in range(n):
+        level = levels[i % len(levels)]
+        message = f"{marker} event {i}"
+        records.append(fluent_bit_record({"timestamp": "2026-11-26T05:00:00.000Z", "level": level,
+                                          "service": "it-api", "message": message,
+                                          "trace_id": uuid.uuid4().hex}))
+        if level.upper() in {"ERROR", "WARN", "WARNING", "FATAL"}:
+            expected.append(message)
+    return records, expected
+
+
+def alerted(receiver: Receiver, marker: str) -> Counter[str]:
+    found: Counter[str] = Counter()
+    for text in receiver.texts(marker):
+        message = text.split(": ", 1)[1]
+        found[message] += 1
+    return found
+
+
+def test_error_and_warn_alert_info_and_debug_do_not(stack: Stack, receiver: Receiver, running_daemon: Daemon) -> None:
+    marker = f"mixed-{uuid.uuid4().hex[:8]}"
+    records, expected = mixed_lines(marker, 40)
+    put_lines(stack.client("kinesis"), stack.settings.stream_name, records)
+
+    found = wait_for(lambda: alerted(receiver, marker), lambda c: sum(c.values()) >= len(expected),
+                     ALERT_TIMEOUT, "the ERROR/WARN alerts")
+
+    assert sorted(found) == sorted(expected)
+    assert set(found.values()) == {1}
+
+
+def test_checkpoints_appear_in_the_lease_table(stack: Stack, receiver: Receiver, running_daemon: Daemon) -> None:
+    marker = f"ckpt-{uuid.uuid4().hex[:8]}"
+    records, expected = mixed_lines(marker, 16)
+    put_lines(stack.client("kinesis"), stack.settings.stream_name, records)
+    wait_for(lambda: alerted(receiver, marker), lambda c: sum(c.values()) >= len(expected), ALERT_TIMEOUT, "alerts")
+
+    table = wait_for(lambda: leases(stack.client("dynamodb"), stack.settings.app_name),
+                     lambda t: len(t) == 2 and all(v["checkpoint"].isdigit() for v in t.values()), 30,
+                     "numeric checkpoints on both shards")
+    assert {lease["leaseOwner"] for lease in table.values()} == {WORKER_ID}
+
+
+def test_restart_resumes_from_the_checkpoint_without_realerting(stack: Stack, receiver: Receiver,
+                                                                 running_daemon: Daemon) -> None:
+    kinesis = stack.client("kinesis")
+    before = f"before-{uuid.uuid4().hex[:8]}"
+    records, expected_before = mixed_lines(before, 16)
+    put_lines(kinesis, stack.settings.stream_name, records)
+    wait_for(lambda: alerted(receiver, before), lambda c: sum(c.values()) >= len(expected_before), ALERT_TIMEOUT,
+             "alerts before the restart")
+
+    assert running_daemon.stop() is not None  # SIGTERM: shutdown_requested, checkpoint, exit
+    checkpoints = leases(stack.client("dynamodb"), stack.settings.app_name)
+    assert all(lease["checkpoint"].isdigit() for lease in checkpoints.values())
+
+    after = f"after-{uuid.uuid4().hex[:8]}"
+    records, expected_after = mixed_lines(after, 16)
+    put_lines(kinesis, stack.settings.stream_name, records)
+    running_daemon.start()
+    found_after = wait_for(lambda: alerted(receiver, after), lambda c: sum(c.values()) >= len(expected_after),
+                           ALERT_TIMEOUT, "alerts after the restart")
+
+    assert sorted(found_after) == sorted(expected_after)
+    assert alerted(receiver, before) == Counter(dict.fromkeys(expected_before, 1))  # nothing posted twice
+    assert "shutdown requested for shard" in running_daemon.log_text()
+
+
+@pytest.mark.skipif(not FIXTURES.exists(), reason=f"fixture corpus not found at {FIXTURES}")
+def test_every_fluent_bit_fixture_record_flows_through(stack: Stack, receiver: Receiver,
+                                                       running_daemon: Daemon) -> None:
+    """The 90 real Fluent Bit records, read by the real daemon: one alert per ERROR/WARN event in them."""
+    data = [base64.b64decode(json.loads(line)["data_b64"]) for line in FIXTURES.read_text().splitlines()]
+    expected = Counter()
+    for record in data:
+        for line in decode(record).lines:
+            event = parse_line(line)
+            if not isinstance(event, Dropped) and event.level.value in {"ERROR", "WARN"}:
+                expected[event.service or "unknown service"] += 1
+    before = len(receiver.messages())
+    put_lines(stack.client("kinesis"), stack.settings.stream_name, data)
+
+    messages = wait_for(receiver.messages, lambda m: len(m) - before >= sum(expected.values()), ALERT_TIMEOUT,
+                        "one alert per fixture ERROR/WARN event")
+
+    new = messages[before:]
+    assert len(new) == sum(expected.values())
+    payload_text = json.dumps([m["payload"] for m in new])
+    assert "<!channel>" not in payload_text and "<@U123>" not in payload_text
