@@ -72,7 +72,7 @@ async def _serve(config: Config) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    await serve(Serialised(moto_app()), config, mode="wsgi", shutdown_trigger=stop.wait)  # type: ignore[arg-type]
+    await serve(Serialised(moto_app()), config, mode="wsgi", shutdown_trigger=stop.wait)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -33,7 +33,7 @@ def _get_records(shard: Any, last_sequence_id: str, limit: int | None) -> tuple[
     while seq <= last and (limit is None or len(results) < limit):
         record = shard.records.get(seq)
         if record is None:  # not consecutive after all: fall back to moto's own scan
-            return _original_get_records(shard, last_sequence_id, limit)  # type: ignore[no-any-return]
+            return _original_get_records(shard, last_sequence_id, limit)
         results.append(record)
         seq += 1
     if not results:
@@ -43,6 +43,6 @@ def _get_records(shard: Any, last_sequence_id: str, limit: int | None) -> tuple[
 
 
 def apply() -> None:
-    models.Shard.get_records = _get_records
-    models.Shard.get_min_sequence_number = _first_key
-    models.Shard.get_max_sequence_number = _last_key
+    for name, function in (("get_records", _get_records), ("get_min_sequence_number", _first_key),
+                           ("get_max_sequence_number", _last_key)):
+        setattr(models.Shard, name, function)

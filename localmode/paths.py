@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from consumer.config import REPO_ROOT
 
 JARS = REPO_ROOT / "jars"
