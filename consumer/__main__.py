@@ -12,6 +12,7 @@ import time
 from typing import IO
 from zoneinfo import ZoneInfo
 
+import boto3
 from amazon_kclpy import kcl
 
 from consumer import logs
@@ -21,7 +22,7 @@ from consumer.deliver.slack import SlackWebhook
 from consumer.errors import ConfigError
 from consumer.kcl.processor import AlertRecordProcessor
 from consumer.model import Level
-from consumer.pipeline.throttle import LocalThrottle
+from consumer.state.dynamodb import DynamoState
 
 
 def protocol_channel() -> IO[str]:
@@ -39,12 +40,14 @@ def build_processor(settings: Settings) -> AlertRecordProcessor:
     if settings.slack_webhook_url_warn is not None:
         senders[Level.WARN] = SlackWebhook(settings.slack_webhook_url_warn, "warn")
     tz = ZoneInfo(settings.display_timezone)
+    # The endpoint comes from AWS_ENDPOINT_URL, which boto3 reads itself (empty on real AWS).
+    state = DynamoState(boto3.client("dynamodb", region_name=settings.region), settings.state_table,
+                        settings.throttle_max_per_minute)
 
     def make_alerter(shard_id: str) -> Alerter:
         logs.context.fields["shard_id"] = shard_id
-        return Alerter(levels=settings.alert_levels,
-                       throttle=LocalThrottle(settings.throttle_max_per_minute, time.time),
-                       senders=senders, display_tz=tz, clock=time.time, sleep=time.sleep)
+        return Alerter(levels=settings.alert_levels, state=state, senders=senders, display_tz=tz, clock=time.time,
+                       sleep=time.sleep, dedup_window=settings.dedup_window_seconds)
 
     return AlertRecordProcessor(make_alerter, clock=time.monotonic,
                                 checkpoint_interval=settings.checkpoint_interval_seconds)

@@ -1,15 +1,19 @@
-"""From one record's bytes to ended events: each ERROR/WARN is delivered, digested, or dropped with a reason.
+"""A batch of records -> ended events: each ERROR/WARN is delivered, counted into a digest, or dropped with a reason.
 
-The alerter owns no I/O of its own: the throttle, the senders, the clock and the sleep are handed in.
-``held_back`` tells the KCL adapter whether events are waiting in an unsent digest (then the checkpoint must
-not pass them).
+Per batch: parse every record, keep the alert levels, group them by fingerprint (first appearance order), then
+for each group of n events:
+  1. its fingerprint alerted within the dedup window (any shard, any worker)  -> digest n
+  2. the webhook's budget is spent (application-wide throttle)              -> digest n
+  3. otherwise one alert saying "n times"; recorded under an idempotency key once Slack said ok
+The digest goes out as soon as the budget allows, before any new alert. ``held_back`` tells the KCL adapter
+that events wait in an unsent digest: the checkpoint must not pass them.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable, Mapping, Set
+from collections.abc import Callable, Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
@@ -19,9 +23,11 @@ from consumer.model import Alert, Dropped, Level, RecordRef
 from consumer.pipeline.decode import decode
 from consumer.pipeline.digest import Digest
 from consumer.pipeline.filter import is_alert
+from consumer.pipeline.fingerprint import fingerprint
 from consumer.pipeline.parse import parse_line
 from consumer.pipeline.render import render_alert, render_digest
-from consumer.pipeline.throttle import WINDOW_SECONDS, Throttle
+from consumer.pipeline.throttle import WINDOW_SECONDS
+from consumer.state import AlertState
 
 log = logging.getLogger("cali.alerter")
 
@@ -35,11 +41,21 @@ class Sender(Protocol):
     def post(self, payload: Mapping[str, Any]) -> None: ...
 
 
+@dataclass(frozen=True)
+class RecordIn:
+    data: bytes
+    shard_id: str
+    sequence_number: str
+    sub_sequence_number: int = 0
+
+
 @dataclass
 class Stats:
     records: int = 0
     events: Counter[str] = field(default_factory=Counter)
     alerts_sent: int = 0
+    alerted_events: int = 0
+    already_delivered: int = 0
     digests_sent: int = 0
     digested_events: int = 0
     dropped: Counter[str] = field(default_factory=Counter)
@@ -48,8 +64,15 @@ class Stats:
 
     def as_dict(self) -> dict[str, Any]:
         return {"records": self.records, "events": dict(self.events), "alerts_sent": self.alerts_sent,
+                "alerted_events": self.alerted_events, "already_delivered": self.already_delivered,
                 "digests_sent": self.digests_sent, "digested_events": self.digested_events,
                 "dropped": dict(self.dropped), "retries": self.retries, "notes": dict(self.notes)}
+
+
+@dataclass
+class _Group:
+    first: Alert
+    count: int = 0
 
 
 class Alerter:
@@ -57,18 +80,20 @@ class Alerter:
         self,
         *,
         levels: Set[str],
-        throttle: Throttle,
+        state: AlertState,
         senders: Mapping[Level, Sender],
         display_tz: ZoneInfo,
         clock: Callable[[], float],
         sleep: Callable[[float], None],
+        dedup_window: float = 300.0,
     ) -> None:
         self._levels = levels
-        self._throttle = throttle
+        self._state = state
         self._senders = senders
         self._tz = display_tz
         self._clock = clock
         self._sleep = sleep
+        self._dedup_window = dedup_window
         self._digest = Digest()
         self.stats = Stats()
 
@@ -76,68 +101,95 @@ class Alerter:
     def held_back(self) -> bool:
         return self._digest.total > 0
 
-    def handle_record(self, data: bytes, shard_id: str, sequence_number: str, sub_sequence_number: int) -> None:
-        self.stats.records += 1
-        decoded = decode(data)
-        if decoded.invalid_utf8:
-            self.stats.notes["invalid_utf8"] += 1  # the bytes are replaced; the event still flows
-            log.info("record %s has invalid UTF-8; replaced", sequence_number)
-        if decoded.truncated:
-            self.stats.notes["oversized_record"] += 1
-            log.warning("record %s over %d bytes; cut", sequence_number, len(data))
-        for index, line in enumerate(decoded.lines):
-            parsed = parse_line(line)
-            if isinstance(parsed, Dropped):
-                self.stats.dropped[parsed.reason] += 1
-                continue
-            self.stats.events[parsed.level.value] += 1
-            if is_alert(parsed, self._levels):
-                self._alert(Alert(parsed, RecordRef(shard_id, sequence_number, sub_sequence_number, index)))
+    def handle_batch(self, records: Sequence[RecordIn]) -> None:
+        self.tick()  # older, held-back events go first
+        groups: dict[str, _Group] = {}
+        for record in records:
+            for alert in self._alerts_in(record):
+                groups.setdefault(fingerprint(alert.event), _Group(alert)).count += 1
+        for fp, group in groups.items():
+            self._alert(fp, group)
 
     def tick(self) -> None:
-        """Send the digest once the throttle allows. Called after every batch, empty ones included."""
-        if self._digest.total and self._throttle.try_acquire():
+        """Send the digest once the budget allows. Called for every batch, empty ones included."""
+        if self._digest.total and self._state.try_acquire(self._sender(Level.ERROR).name, self._clock()):
             self._send_digest()
 
     def drain(self, deadline_seconds: float = WINDOW_SECONDS + 5) -> None:
-        """Wait (bounded) for the throttle to allow the pending digest; used at shard end."""
+        """Wait (bounded) until the pending digest could go out; used at shard end."""
         end = self._clock() + deadline_seconds
         while self._digest.total and self._clock() < end:
             self.tick()
             if self._digest.total:
                 self._sleep(1.0)
 
-    def _alert(self, alert: Alert) -> None:
-        self.tick()  # older, held-back events go first
-        if self._digest.total or not self._throttle.try_acquire():
-            self._digest.add(alert, self._clock())
-            self.stats.digested_events += 1
+    def _alerts_in(self, record: RecordIn) -> list[Alert]:
+        self.stats.records += 1
+        decoded = decode(record.data)
+        if decoded.invalid_utf8:
+            self.stats.notes["invalid_utf8"] += 1  # bytes replaced; the event still flows
+        if decoded.truncated:
+            self.stats.notes["oversized_record"] += 1
+            log.warning("record %s over 1 MiB; cut", record.sequence_number)
+        alerts = []
+        for index, line in enumerate(decoded.lines):
+            parsed = parse_line(line)
+            if isinstance(parsed, Dropped):
+                self.stats.dropped[parsed.reason] += 1
+                if parsed.reason != "empty":
+                    log.info("dropped a line of record %s: %s", record.sequence_number, parsed.reason)
+                continue
+            self.stats.events[parsed.level.value] += 1
+            if is_alert(parsed, self._levels):
+                ref = RecordRef(record.shard_id, record.sequence_number, record.sub_sequence_number, index)
+                alerts.append(Alert(parsed, ref))
+        return alerts
+
+    def _alert(self, fp: str, group: _Group) -> None:
+        now = self._clock()
+        sender = self._sender(group.first.event.level)
+        if self._state.was_delivered(group.first.ref.key):
+            self.stats.already_delivered += group.count  # a re-read after a restart or a lease move
             return
-        if self._deliver(render_alert(alert, self._tz), alert.event.level):
+        if (self._digest.total or not self._state.claim_fingerprint(fp, now, self._dedup_window)
+                or not self._state.try_acquire(sender.name, now)):
+            self._digest.add(group.first, now, group.count)
+            self.stats.digested_events += group.count
+            return
+        if self._deliver(render_alert(group.first, self._tz, repeat=group.count), sender):
+            self._state.mark_delivered(group.first.ref.key, self._clock())
             self.stats.alerts_sent += 1
+            self.stats.alerted_events += group.count
         else:
-            self.stats.dropped["slack_permanent_error"] += 1
+            self.stats.dropped["slack_permanent_error"] += group.count
 
     def _send_digest(self) -> None:
         digest, self._digest = self._digest, Digest()
-        window = self._clock() - (digest.started_at or self._clock())
-        payload = render_digest(digest.total, digest.top(), max(window, WINDOW_SECONDS))
-        if self._deliver(payload, Level.ERROR):
+        now = self._clock()
+        key = f"digest/{digest.first_key}"
+        if self._state.was_delivered(key):
+            self.stats.already_delivered += digest.total
+            return
+        payload = render_digest(digest.total, digest.top(), max(now - (digest.started_at or now), WINDOW_SECONDS))
+        if self._deliver(payload, self._sender(Level.ERROR)):
+            self._state.mark_delivered(key, self._clock())
             self.stats.digests_sent += 1
         else:
             self.stats.dropped["slack_permanent_error"] += digest.total
 
-    def _deliver(self, payload: Mapping[str, Any], level: Level) -> bool:
-        """True once delivered; False on a permanent error. Retryable errors are retried with backoff, forever:
-        an outage must not move the checkpoint past undelivered alerts."""
-        sender = self._senders.get(level) or self._senders[Level.ERROR]
+    def _sender(self, level: Level) -> Sender:
+        return self._senders.get(level) or self._senders[Level.ERROR]
+
+    def _deliver(self, payload: Mapping[str, Any], sender: Sender) -> bool:
+        """True once delivered; False on a permanent error. Retryable errors are retried with backoff, without
+        end: an outage must not move the checkpoint past undelivered alerts."""
         delay = BACKOFF_START_SECONDS
         while True:
             try:
                 sender.post(payload)
                 return True
             except PermanentDelivery as exc:
-                log.error("slack %s refused an alert permanently (%s): counted as dropped", sender.name, exc)
+                log.error("slack %s refused a message permanently (%s): counted as dropped", sender.name, exc)
                 return False
             except RetryableDelivery as exc:
                 self.stats.retries += 1

@@ -51,6 +51,7 @@ class Settings:
     generator_seed: int | None
     log_level: str
     checkpoint_interval_seconds: float
+    dedup_window_seconds: float
 
     @property
     def state_table(self) -> str:
@@ -105,4 +106,5 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         generator_seed=int(seed) if seed else None,
         log_level=get("LOG_LEVEL", "INFO").upper() or "INFO",
         checkpoint_interval_seconds=float(number("CALI_CHECKPOINT_INTERVAL_SECONDS", "10", float)),
+        dedup_window_seconds=float(number("CALI_DEDUP_WINDOW_SECONDS", "300", float)),
     )

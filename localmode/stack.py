@@ -13,6 +13,7 @@ from typing import Any
 import boto3
 
 from consumer.config import Settings, load_settings, read_environment
+from consumer.state.dynamodb import ensure_table
 from localmode import daemon, paths
 from localmode.endpoint import Found, host_port, probe
 from localmode.resources import ensure_stream, seed_leases
@@ -69,7 +70,9 @@ class Stack:
     def create_resources(self) -> list[dict[str, Any]]:
         s = self.settings
         shards = ensure_stream(self.client("kinesis"), s.stream_name, s.stream_shards)
-        seed_leases(self.client("dynamodb"), s.app_name, shards)
+        dynamodb = self.client("dynamodb")
+        ensure_table(dynamodb, s.state_table)
+        seed_leases(dynamodb, s.app_name, shards)
         return shards
 
     def start_receiver(self) -> Child | None:

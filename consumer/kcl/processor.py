@@ -8,7 +8,7 @@ from typing import Any
 
 from amazon_kclpy.v3 import processor
 
-from consumer.alerter import Alerter
+from consumer.alerter import Alerter, RecordIn
 from consumer.kcl.checkpoint import Position, checkpoint, should_checkpoint
 
 log = logging.getLogger("cali.processor")
@@ -41,12 +41,15 @@ class AlertRecordProcessor(processor.RecordProcessorBase):  # type: ignore[misc]
     def process_records(self, process_records_input: Any) -> None:
         alerter = self._require_alerter()
         self._millis_behind = process_records_input.millis_behind_latest or 0
-        for record in process_records_input.records:
-            self._last = Position(record.sequence_number, record.sub_sequence_number or 0)
-            alerter.handle_record(record.binary_data, self.shard_id, self._last.sequence_number,
-                                  self._last.sub_sequence_number)
-            if not alerter.held_back:
-                self._safe = self._last
+        records = [RecordIn(r.binary_data, self.shard_id, r.sequence_number, r.sub_sequence_number or 0)
+                   for r in process_records_input.records]
+        held = alerter.held_back
+        alerter.handle_batch(records)
+        if records:
+            before = self._last
+            self._last = Position(records[-1].sequence_number, records[-1].sub_sequence_number)
+            if alerter.held_back and not held:
+                self._safe = before  # the digest holds events of this batch: stop before it
         alerter.tick()
         if not alerter.held_back:
             self._safe = self._last

@@ -72,22 +72,27 @@ def render_alert(alert: Alert, display_tz: ZoneInfo, repeat: int = 1) -> Payload
         blocks.append(_section("```" + truncate(escape(top), SECTION_TEXT_LIMIT - 6)[0] + "```"))
     blocks.append({"type": "context", "elements": [_mrkdwn(f"shard {escape(alert.ref.shard_id)} · "
                                                            f"seq {escape(alert.ref.sequence_number)}")]})
-    text = truncate(f"[{level}] {escape(service)}: {message}", SECTION_TEXT_LIMIT)[0]
+    times = f" (x{repeat})" if repeat > 1 else ""
+    text = truncate(f"[{level}] {escape(service)}: {message}{times}", SECTION_TEXT_LIMIT)[0]
     return {"text": text, "blocks": blocks[:MAX_BLOCKS]}
 
 
 def render_digest(total: int, top: Sequence[tuple[str, str, str, int]], window_seconds: float) -> Payload:
-    """``top``: (level, service, message, count), most frequent first."""
+    """``top``: (level, service, message template, count), most frequent first; shown per service."""
     minutes = max(1, round(window_seconds / 60))
     span = "minute" if minutes == 1 else f"{minutes} minutes"
-    title = f"{total} more ERROR/WARN in the last {span} (held back by the alert throttle)"
-    lines = [f"• *{count}x* {level} · {escape(service)}: {escape(truncate(message, 200)[0])}"
-             for level, service, message, count in top]
+    title = f"{total} more ERROR/WARN in the last {span}"
+    by_service: dict[str, list[str]] = {}
+    for level, service, message, count in top:
+        by_service.setdefault(service, []).append(f"• {count} x {level}: {escape(truncate(message, 200)[0])}")
+    sections = [_section(f"*{escape(service)}*\n" + "\n".join(lines)) for service, lines in by_service.items()]
+    shown = sum(count for *_, count in top)
+    if shown < total:
+        sections.append(_section(f"_and {total - shown} more of other kinds_"))
     blocks: list[dict[str, Any]] = [
-        {"type": "header", "text": {"type": "plain_text", "text": truncate(":hourglass: Alert digest",
-                                                                             HEADER_TEXT_LIMIT)[0], "emoji": True}},
-        _section(f"*{title}*"),
+        {"type": "header", "text": {"type": "plain_text", "text": ":hourglass: Alert digest", "emoji": True}},
+        _section(f"*{title}* (held back by the alert throttle or folded into an earlier alert)"),
+        *sections[: MAX_BLOCKS - 2],
     ]
-    if lines:
-        blocks.append(_section("\n".join(lines)))
-    return {"text": truncate(title + "\n" + "\n".join(lines), MESSAGE_TEXT_LIMIT)[0], "blocks": blocks}
+    fallback = title + "\n" + "\n".join(line for lines in by_service.values() for line in lines)
+    return {"text": truncate(fallback, MESSAGE_TEXT_LIMIT)[0], "blocks": blocks}

@@ -68,3 +68,16 @@ def put_lines(kinesis: Any, stream: str, payloads: Iterable[bytes]) -> int:
 def leases(dynamodb: Any, table: str) -> dict[str, dict[str, Any]]:
     items = dynamodb.scan(TableName=table, ConsistentRead=True)["Items"]
     return {item["leaseKey"]["S"]: {k: next(iter(v.values())) for k, v in item.items()} for item in items}
+
+
+def event_count(payload: dict[str, Any]) -> int:
+    """How many ERROR/WARN events one Slack message accounts for: an alert says "(xN)" when N > 1, a digest
+    starts with "N more ERROR/WARN"."""
+    import re
+
+    text = payload.get("text", "")
+    digest = re.match(r"(\d+) more ERROR/WARN", text)
+    if digest:
+        return int(digest.group(1))
+    repeat = re.search(r" \(x(\d+)\)$", text.split("\n", 1)[0])
+    return int(repeat.group(1)) if repeat else 1

@@ -1,0 +1,212 @@
+"""load_settings from a plain mapping, and read_environment's precedence (environment over .env)."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+
+from consumer.config import Secret, Settings, load_settings, read_environment
+from consumer.errors import ConfigError
+
+WEBHOOK = "https://hooks.slack.com/services/T000/B000/SECRETSECRET"
+
+
+@pytest.mark.parametrize(
+    ("field", "expected"),
+    [
+        pytest.param("region", "ap-northeast-2", id="region"),
+        pytest.param("endpoint_url", None, id="endpoint_url"),
+        pytest.param("stream_name", "cali-log-stream", id="stream_name"),
+        pytest.param("stream_shards", 2, id="stream_shards"),
+        pytest.param("app_name", "cali-consumer", id="app_name"),
+        pytest.param("worker_id", f"cali-{socket.gethostname()}", id="worker_id"),
+        pytest.param("alert_levels", frozenset({"ERROR", "WARN"}), id="alert_levels"),
+        pytest.param("throttle_max_per_minute", 5, id="throttle_max_per_minute"),
+        pytest.param("display_timezone", "UTC", id="display_timezone"),
+        pytest.param("slack_webhook_url", None, id="slack_webhook_url"),
+        pytest.param("slack_webhook_url_warn", None, id="slack_webhook_url_warn"),
+        pytest.param("slack_receiver_port", 4580, id="slack_receiver_port"),
+        pytest.param("tls_port", 4567, id="tls_port"),
+        pytest.param("generator_rate", 5.0, id="generator_rate"),
+        pytest.param("generator_error_ratio", 0.2, id="generator_error_ratio"),
+        pytest.param("generator_seed", None, id="generator_seed"),
+        pytest.param("log_level", "INFO", id="log_level"),
+        pytest.param("checkpoint_interval_seconds", 10.0, id="checkpoint_interval_seconds"),
+        pytest.param("dedup_window_seconds", 300.0, id="dedup_window_seconds"),
+        pytest.param("state_table", "cali-consumer-state", id="state_table"),
+    ],
+)
+def test_defaults(field: str, expected: object) -> None:
+    value = getattr(load_settings({}), field)
+    assert value == expected
+    assert type(value) is type(expected)
+
+
+@pytest.mark.parametrize(
+    ("environ", "field", "expected"),
+    [
+        pytest.param({"AWS_DEFAULT_REGION": "us-east-1"}, "region", "us-east-1", id="default-region-fallback"),
+        pytest.param({"AWS_REGION": "eu-west-1", "AWS_DEFAULT_REGION": "us-east-1"}, "region", "eu-west-1",
+                     id="AWS_REGION-wins"),
+        pytest.param({"AWS_ENDPOINT_URL": " http://localhost:4566 "}, "endpoint_url", "http://localhost:4566",
+                     id="endpoint-stripped"),
+        pytest.param({"AWS_ENDPOINT_URL": ""}, "endpoint_url", None, id="empty-endpoint-is-real-aws"),
+        pytest.param({"CALI_APP_NAME": "app"}, "state_table", "app-state", id="state-table-follows-app"),
+        pytest.param({"CALI_WORKER_ID": "w-1"}, "worker_id", "w-1", id="worker-id"),
+        pytest.param({"THROTTLE_MAX_PER_MINUTE": " 7 "}, "throttle_max_per_minute", 7, id="padded-int"),
+        pytest.param({"THROTTLE_MAX_PER_MINUTE": ""}, "throttle_max_per_minute", 5, id="empty-int-is-default"),
+        pytest.param({"GENERATOR_RATE": "2.5"}, "generator_rate", 2.5, id="float"),
+        pytest.param({"GENERATOR_SEED": "42"}, "generator_seed", 42, id="seed"),
+        pytest.param({"LOG_LEVEL": "debug"}, "log_level", "DEBUG", id="log-level-upper"),
+        pytest.param({"CALI_DISPLAY_TIMEZONE": "Asia/Seoul"}, "display_timezone", "Asia/Seoul", id="timezone"),
+        pytest.param({"CALI_DISPLAY_TIMEZONE": "  "}, "display_timezone", "UTC", id="blank-timezone-is-utc"),
+        pytest.param({"CALI_CHECKPOINT_INTERVAL_SECONDS": "0.5"}, "checkpoint_interval_seconds", 0.5,
+                     id="checkpoint-interval"),
+    ],
+)
+def test_values(environ: dict[str, str], field: str, expected: object) -> None:
+    assert getattr(load_settings(environ), field) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        pytest.param("ERROR,WARN", {"ERROR", "WARN"}, id="default-form"),
+        pytest.param("error, warn", {"ERROR", "WARN"}, id="lowercase-spaces"),
+        pytest.param("ERROR", {"ERROR"}, id="errors-only"),
+        pytest.param(" , ERROR ,, ", {"ERROR"}, id="empty-items-ignored"),
+        pytest.param("ERROR,WARN,INFO", {"ERROR", "WARN", "INFO"}, id="with-info"),
+        pytest.param("ERROR,ERROR", {"ERROR"}, id="duplicates"),
+        pytest.param("ERROR,WARNING", {"ERROR", "WARN"}, id="WARNING-alias",
+                     marks=pytest.mark.xfail(strict=True, reason="'WARNING' is kept as is and matches no Level: "
+                                                                 "WARN alerts are silently switched off")),
+    ],
+)
+def test_alert_levels(raw: str, expected: set[str]) -> None:
+    assert load_settings({"CALI_ALERT_LEVELS": raw}).alert_levels == frozenset(expected)
+
+
+@pytest.mark.xfail(strict=True, reason="an unknown level name is accepted silently instead of failing at start-up")
+@pytest.mark.parametrize("raw", [pytest.param("ERRORS", id="typo"), pytest.param("ERROR,CRITICAL_ONLY", id="unknown")])
+def test_unknown_alert_level_is_a_config_error(raw: str) -> None:
+    with pytest.raises(ConfigError):
+        load_settings({"CALI_ALERT_LEVELS": raw})
+
+
+@pytest.mark.parametrize(
+    ("name", "raw"),
+    [
+        pytest.param("THROTTLE_MAX_PER_MINUTE", "five", id="throttle-word"),
+        pytest.param("THROTTLE_MAX_PER_MINUTE", "5.5", id="throttle-float"),
+        pytest.param("CALI_STREAM_SHARDS", "2x", id="shards"),
+        pytest.param("SLACK_RECEIVER_PORT", "http", id="port"),
+        pytest.param("CALI_TLS_PORT", "45 67", id="tls-port"),
+        pytest.param("GENERATOR_RATE", "fast", id="rate"),
+        pytest.param("GENERATOR_ERROR_RATIO", "20%", id="ratio"),
+        pytest.param("CALI_CHECKPOINT_INTERVAL_SECONDS", "10s", id="interval"),
+        pytest.param("CALI_DEDUP_WINDOW_SECONDS", "5m", id="dedup-window"),
+        pytest.param("GENERATOR_SEED", "abc", id="seed",
+                     marks=pytest.mark.xfail(strict=True, raises=ValueError,
+                                             reason="GENERATOR_SEED is parsed with a bare int(): ValueError, not "
+                                                    "ConfigError")),
+    ],
+)
+def test_bad_number_is_a_config_error(name: str, raw: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings({name: raw})
+    assert name in str(info.value)
+    assert repr(raw) in str(info.value)
+
+
+@pytest.mark.xfail(strict=True, reason="a budget of 0 (or less) is accepted: no alert or digest can ever go out "
+                                       "and the checkpoint never passes held-back events")
+@pytest.mark.parametrize("raw", [pytest.param("0", id="zero"), pytest.param("-1", id="negative")])
+def test_throttle_budget_must_be_positive(raw: str) -> None:
+    with pytest.raises(ConfigError):
+        load_settings({"THROTTLE_MAX_PER_MINUTE": raw})
+
+
+@pytest.mark.parametrize(
+    ("environ", "main", "warn"),
+    [
+        pytest.param({"SLACK_WEBHOOK_URL": WEBHOOK}, WEBHOOK, None, id="main-only"),
+        pytest.param({"SLACK_WEBHOOK_URL": f"  {WEBHOOK}\n"}, WEBHOOK, None, id="stripped"),
+        pytest.param({"SLACK_WEBHOOK_URL": "   "}, None, None, id="blank-is-unset"),
+        pytest.param({"SLACK_WEBHOOK_URL": WEBHOOK, "SLACK_WEBHOOK_URL_WARN": WEBHOOK + "W"}, WEBHOOK, WEBHOOK + "W",
+                     id="main-and-warn"),
+    ],
+)
+def test_webhooks_are_secrets(environ: dict[str, str], main: str | None, warn: str | None) -> None:
+    settings = load_settings(environ)
+    for secret, expected in ((settings.slack_webhook_url, main), (settings.slack_webhook_url_warn, warn)):
+        if expected is None:
+            assert secret is None
+        else:
+            assert isinstance(secret, Secret)
+            assert secret.value == expected
+    for text in (repr(settings), str(settings), repr(settings.slack_webhook_url), f"{settings.slack_webhook_url}"):
+        assert "SECRETSECRET" not in text
+
+
+def test_settings_are_frozen() -> None:
+    settings = load_settings({})
+    assert isinstance(settings, Settings)
+    with pytest.raises(AttributeError):
+        settings.stream_name = "other"  # type: ignore[misc]
+
+
+# -- read_environment: .env, overlaid by the process environment ---------------------------------------------
+
+KEYS = ("THROTTLE_MAX_PER_MINUTE", "CALI_STREAM_NAME", "SLACK_WEBHOOK_URL", "CALI_DISPLAY_TIMEZONE", "CALI_EMPTY")
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    for key in KEYS:
+        monkeypatch.delenv(key, raising=False)
+    return monkeypatch
+
+
+@pytest.fixture
+def env_file(tmp_path: Path) -> Path:
+    path = tmp_path / ".env"
+    path.write_text(
+        "# comment\n"
+        "THROTTLE_MAX_PER_MINUTE=7\n"
+        "CALI_STREAM_NAME=from-dotenv\n"
+        f"SLACK_WEBHOOK_URL={WEBHOOK}\n"
+        "CALI_DISPLAY_TIMEZONE='Asia/Seoul'  # quoted, with a comment\n"
+        "CALI_EMPTY\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+def test_environment_wins_over_dotenv(clean_env: pytest.MonkeyPatch, env_file: Path) -> None:
+    clean_env.setenv("THROTTLE_MAX_PER_MINUTE", "3")
+    clean_env.setenv("CALI_STREAM_NAME", "")  # set but empty still wins, as in docker compose
+    merged = read_environment(env_file)
+    assert merged["THROTTLE_MAX_PER_MINUTE"] == "3"
+    assert merged["CALI_STREAM_NAME"] == ""
+    assert merged["SLACK_WEBHOOK_URL"] == WEBHOOK  # only in .env
+    assert merged["CALI_DISPLAY_TIMEZONE"] == "Asia/Seoul"
+    assert "CALI_EMPTY" not in merged  # a bare key without a value is skipped
+    settings = load_settings(merged)
+    assert settings.throttle_max_per_minute == 3
+    assert settings.display_timezone == "Asia/Seoul"
+    assert settings.slack_webhook_url == Secret(WEBHOOK)
+
+
+def test_dotenv_used_when_environment_is_silent(clean_env: pytest.MonkeyPatch, env_file: Path) -> None:
+    settings = load_settings(read_environment(env_file))
+    assert (settings.throttle_max_per_minute, settings.stream_name) == (7, "from-dotenv")
+
+
+@pytest.mark.parametrize("which", [pytest.param("none", id="no-file"), pytest.param("missing", id="missing-file")])
+def test_no_dotenv(clean_env: pytest.MonkeyPatch, tmp_path: Path, which: str) -> None:
+    clean_env.setenv("CALI_STREAM_NAME", "from-env")
+    merged = read_environment(None if which == "none" else tmp_path / "absent.env")
+    assert merged["CALI_STREAM_NAME"] == "from-env"
+    assert "THROTTLE_MAX_PER_MINUTE" not in merged
