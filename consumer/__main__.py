@@ -47,7 +47,8 @@ def build_processor(settings: Settings) -> AlertRecordProcessor:
     def make_alerter(shard_id: str) -> Alerter:
         logs.context.fields["shard_id"] = shard_id
         return Alerter(levels=settings.alert_levels, state=state, senders=senders, display_tz=tz, clock=time.time,
-                       sleep=time.sleep, dedup_window=settings.dedup_window_seconds)
+                       sleep=time.sleep, dedup_window=settings.dedup_window_seconds,
+                       digest_interval=settings.digest_interval_seconds)
 
     return AlertRecordProcessor(make_alerter, clock=time.monotonic,
                                 checkpoint_interval=settings.checkpoint_interval_seconds)

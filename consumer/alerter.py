@@ -5,8 +5,11 @@ for each group of n events:
   1. its fingerprint alerted within the dedup window (any shard, any worker)  -> digest n
   2. the webhook's budget is spent (application-wide throttle)              -> digest n
   3. otherwise one alert saying "n times"; recorded under an idempotency key once Slack said ok
-The digest goes out as soon as the budget allows, before any new alert. ``held_back`` tells the KCL adapter
-that events wait in an unsent digest: the checkpoint must not pass them.
+The digest collects for ``digest_interval`` seconds, then goes out as soon as the budget allows. ``held_back`` tells
+the KCL adapter that events wait in an unsent digest: the checkpoint must not pass them.
+
+Accounting: alerted_events + digested_events + already_delivered + dropped["slack_permanent_error"] + held
+== the ERROR/WARN events read.
 """
 
 from __future__ import annotations
@@ -86,6 +89,7 @@ class Alerter:
         clock: Callable[[], float],
         sleep: Callable[[float], None],
         dedup_window: float = 300.0,
+        digest_interval: float = WINDOW_SECONDS,
     ) -> None:
         self._levels = levels
         self._state = state
@@ -94,12 +98,17 @@ class Alerter:
         self._clock = clock
         self._sleep = sleep
         self._dedup_window = dedup_window
+        self._digest_interval = digest_interval
         self._digest = Digest()
         self.stats = Stats()
 
     @property
     def held_back(self) -> bool:
         return self._digest.total > 0
+
+    @property
+    def held(self) -> int:
+        return self._digest.total
 
     def handle_batch(self, records: Sequence[RecordIn]) -> None:
         self.tick()  # older, held-back events go first
@@ -110,18 +119,27 @@ class Alerter:
         for fp, group in groups.items():
             self._alert(fp, group)
 
-    def tick(self) -> None:
-        """Send the digest once the budget allows. Called for every batch, empty ones included."""
-        if self._digest.total and self._state.try_acquire(self._sender(Level.ERROR).name, self._clock()):
+    def tick(self, *, early: bool = False) -> None:
+        """Send the digest once it is ``digest_interval`` old (or ``early``) and the budget allows. Called for every
+        batch, empty ones included."""
+        digest = self._digest
+        if not digest.total or digest.started_at is None:
+            return
+        due = early or self._clock() - digest.started_at >= self._digest_interval
+        if due and self._state.try_acquire(self._sender(Level.ERROR).name, self._clock()):
             self._send_digest()
 
     def drain(self, deadline_seconds: float = WINDOW_SECONDS + 5) -> None:
-        """Wait (bounded) until the pending digest could go out; used at shard end."""
+        """At shard end: wait (bounded) for the budget, then send the digest regardless, so nothing is lost when
+        the checkpoint moves to SHARD_END."""
         end = self._clock() + deadline_seconds
         while self._digest.total and self._clock() < end:
-            self.tick()
+            self.tick(early=True)
             if self._digest.total:
                 self._sleep(1.0)
+        if self._digest.total:
+            log.warning("sending the digest over budget: the shard ended")
+            self._send_digest()
 
     def _alerts_in(self, record: RecordIn) -> list[Alert]:
         self.stats.records += 1
@@ -148,19 +166,23 @@ class Alerter:
     def _alert(self, fp: str, group: _Group) -> None:
         now = self._clock()
         sender = self._sender(group.first.event.level)
-        if self._state.was_delivered(group.first.ref.key):
+        key = group.first.ref.key
+        if self._state.was_delivered(key):
             self.stats.already_delivered += group.count  # a re-read after a restart or a lease move
             return
-        if (self._digest.total or not self._state.claim_fingerprint(fp, now, self._dedup_window)
-                or not self._state.try_acquire(sender.name, now)):
-            self._digest.add(group.first, now, group.count)
-            self.stats.digested_events += group.count
+        if not self._state.claim_fingerprint(fp, key, now, self._dedup_window):
+            self._digest.add(group.first, now, group.count)  # the same problem alerted recently
+            return
+        if not self._state.try_acquire(sender.name, now):
+            self._state.release_fingerprint(fp, key)
+            self._digest.add(group.first, now, group.count)  # over budget
             return
         if self._deliver(render_alert(group.first, self._tz, repeat=group.count), sender):
-            self._state.mark_delivered(group.first.ref.key, self._clock())
+            self._state.mark_delivered(key, self._clock())
             self.stats.alerts_sent += 1
             self.stats.alerted_events += group.count
         else:
+            self._state.release_fingerprint(fp, key)
             self.stats.dropped["slack_permanent_error"] += group.count
 
     def _send_digest(self) -> None:
@@ -174,6 +196,7 @@ class Alerter:
         if self._deliver(payload, self._sender(Level.ERROR)):
             self._state.mark_delivered(key, self._clock())
             self.stats.digests_sent += 1
+            self.stats.digested_events += digest.total
         else:
             self.stats.dropped["slack_permanent_error"] += digest.total
 

@@ -10,10 +10,13 @@ import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import dotenv_values
 
 from consumer.errors import ConfigError
+from consumer.model import Level
+from consumer.pipeline.levels import normalise_level
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_ENV_FILE = REPO_ROOT / ".env"
@@ -52,6 +55,7 @@ class Settings:
     log_level: str
     checkpoint_interval_seconds: float
     dedup_window_seconds: float
+    digest_interval_seconds: float
 
     @property
     def state_table(self) -> str:
@@ -85,8 +89,19 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         raw = get(name)
         return Secret(raw) if raw else None
 
-    levels = frozenset(x.strip().upper() for x in get("CALI_ALERT_LEVELS", "ERROR,WARN").split(",") if x.strip())
+    names = [x.strip() for x in (get("CALI_ALERT_LEVELS", "ERROR,WARN") or "ERROR,WARN").split(",") if x.strip()]
+    levels = frozenset(normalise_level(name).value for name in names)
+    if not levels or Level.UNKNOWN.value in levels:
+        raise ConfigError(f"CALI_ALERT_LEVELS must name levels such as ERROR,WARN; got {names!r}")
     seed = get("GENERATOR_SEED")
+    throttle = int(number("THROTTLE_MAX_PER_MINUTE", "5", int))
+    if throttle < 1:
+        raise ConfigError("THROTTLE_MAX_PER_MINUTE must be at least 1")
+    timezone = get("CALI_DISPLAY_TIMEZONE", "UTC") or "UTC"
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"CALI_DISPLAY_TIMEZONE {timezone!r} is not a known time zone") from None
     return Settings(
         region=get("AWS_REGION") or get("AWS_DEFAULT_REGION") or "ap-northeast-2",
         endpoint_url=get("AWS_ENDPOINT_URL") or None,
@@ -95,16 +110,17 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         app_name=get("CALI_APP_NAME", "cali-consumer"),
         worker_id=get("CALI_WORKER_ID") or f"cali-{socket.gethostname()}",
         alert_levels=levels,
-        throttle_max_per_minute=int(number("THROTTLE_MAX_PER_MINUTE", "5", int)),
-        display_timezone=get("CALI_DISPLAY_TIMEZONE", "UTC") or "UTC",
+        throttle_max_per_minute=throttle,
+        display_timezone=timezone,
         slack_webhook_url=secret("SLACK_WEBHOOK_URL"),
         slack_webhook_url_warn=secret("SLACK_WEBHOOK_URL_WARN"),
         slack_receiver_port=int(number("SLACK_RECEIVER_PORT", "4580", int)),
         tls_port=int(number("CALI_TLS_PORT", "4567", int)),
         generator_rate=float(number("GENERATOR_RATE", "5", float)),
         generator_error_ratio=float(number("GENERATOR_ERROR_RATIO", "0.2", float)),
-        generator_seed=int(seed) if seed else None,
+        generator_seed=int(number("GENERATOR_SEED", "0", int)) if seed else None,
         log_level=get("LOG_LEVEL", "INFO").upper() or "INFO",
-        checkpoint_interval_seconds=float(number("CALI_CHECKPOINT_INTERVAL_SECONDS", "10", float)),
+        checkpoint_interval_seconds=float(number("CALI_CHECKPOINT_INTERVAL_SECONDS", "5", float)),
         dedup_window_seconds=float(number("CALI_DEDUP_WINDOW_SECONDS", "300", float)),
+        digest_interval_seconds=float(number("CALI_DIGEST_INTERVAL_SECONDS", "60", float)),
     )

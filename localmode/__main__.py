@@ -1,13 +1,21 @@
-"""``python -m localmode run``: the whole pipeline without Docker. Ctrl-C stops every process cleanly."""
+"""``python -m localmode run``: the whole pipeline without Docker. Ctrl-C stops every process cleanly.
+
+``python -m localmode daemon``: only the KCL MultiLangDaemon, for the current environment (the consumer image's
+command in docker compose): render the properties, then exec ``java`` so the daemon gets the container's signals.
+"""
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import threading
 import time
+from pathlib import Path
 
+from consumer.config import load_settings
+from localmode import daemon, paths
 from localmode.stack import Stack
 
 log = logging.getLogger("cali.run")
@@ -40,14 +48,37 @@ def run(args: argparse.Namespace) -> int:
         stack.stop()
 
 
+def daemon_argv(properties_file: Path | None = None) -> list[str]:
+    """Render the properties for the current environment; the daemon's command line (CBOR on: LocalStack and AWS
+    read it; for moto set ``CBOR_ENABLED=false``, which the Java SDK reads itself)."""
+    settings = load_settings()
+    target = properties_file or paths.RUN / f"{settings.worker_id}.properties"
+    props = daemon.write_properties(settings, target)
+    log.info("KCL worker %s on stream %s (application %s), properties %s", settings.worker_id,
+             settings.stream_name, settings.app_name, props)
+    return daemon.command(props, cbor=True)
+
+
+def run_daemon(args: argparse.Namespace) -> int:
+    argv = daemon_argv(args.properties_file)
+    if args.print:
+        print(" ".join(argv))  # noqa: T201 (the requested output)
+        return 0
+    os.execvp(argv[0], argv)  # replaces this process: SIGTERM reaches the daemon, which checkpoints
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m localmode", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     run_parser = sub.add_parser("run", help="emulator + resources + Slack receiver + KCL daemon + generator")
     run_parser.add_argument("--no-generator", action="store_true", help="do not start the log generator")
+    daemon_parser = sub.add_parser("daemon", help="only the KCL daemon for the current environment (exec java)")
+    daemon_parser.add_argument("--properties-file", type=Path, help="where to render the properties "
+                               "(default .run/<workerId>.properties)")
+    daemon_parser.add_argument("--print", action="store_true", help="print the command instead of running it")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    raise SystemExit(run(args))
+    raise SystemExit(run_daemon(args) if args.command == "daemon" else run(args))
 
 
 if __name__ == "__main__":

@@ -52,14 +52,14 @@ def moto_app() -> WSGIApp:
 
 def hypercorn_config(host: str, port: int, tls_port: int | None, tls_dir: Path) -> Config:
     config = Config()
-    config.insecure_bind = [f"{host}:{port}"]
-    if tls_port is not None:
+    if tls_port is None:
+        config.bind = [f"{host}:{port}"]
+    else:  # hypercorn: with a certificate, ``bind`` is TLS and ``insecure_bind`` stays plain (h2c)
         files = ensure_tls_files(tls_dir)
         config.bind = [f"{host}:{tls_port}"]
+        config.insecure_bind = [f"{host}:{port}"]
         config.certfile = str(files.cert)
         config.keyfile = str(files.key)
-    else:
-        config.bind = []
     config.accesslog = None
     config.errorlog = logging.getLogger("cali.emulator.hypercorn")
     config.keep_alive_timeout = 75

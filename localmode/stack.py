@@ -56,6 +56,9 @@ class Stack:
             log.info("LocalStack is running at %s: using it", url)
             self.uses_moto = False
             return None
+        if found is Found.MOTO:
+            log.info("an emulator (moto) is already running at %s: using it", url)
+            return None
         if found is Found.OTHER:
             raise RuntimeError(f"something that is not LocalStack already listens at {url}; stop it or change "
                                "AWS_ENDPOINT_URL")

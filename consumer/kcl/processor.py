@@ -28,7 +28,6 @@ class AlertRecordProcessor(processor.RecordProcessorBase):  # type: ignore[misc]
         self._safe: Position | None = None  # every event up to here has ended
         self._checkpointed: Position | None = None
         self._checkpointed_at = 0.0
-        self._sent_before = 0
         self._stats_at = 0.0
         self._millis_behind = 0
 
@@ -68,7 +67,10 @@ class AlertRecordProcessor(processor.RecordProcessorBase):  # type: ignore[misc]
         self._log_stats()
 
     def shutdown_requested(self, shutdown_requested_input: Any) -> None:
-        self._require_alerter().tick()
+        alerter = self._require_alerter()
+        alerter.tick(early=True)
+        if not alerter.held_back:
+            self._safe = self._last
         if self._safe is not None and self._safe != self._checkpointed:
             checkpoint(shutdown_requested_input.checkpointer, self._safe)
         log.info("shutdown requested for shard %s; checkpointed at %s", self.shard_id, self._safe)
@@ -80,13 +82,11 @@ class AlertRecordProcessor(processor.RecordProcessorBase):  # type: ignore[misc]
         return self.alerter
 
     def _maybe_checkpoint(self, checkpointer: Any) -> None:
-        alerter = self._require_alerter()
-        sent = alerter.stats.alerts_sent + alerter.stats.digests_sent
         now = self._clock()
-        due = should_checkpoint(safe=self._safe, last=self._checkpointed, delivered_since=sent > self._sent_before,
-                                seconds_since=now - self._checkpointed_at, interval=self._interval)
+        due = should_checkpoint(safe=self._safe, last=self._checkpointed, seconds_since=now - self._checkpointed_at,
+                                interval=self._interval)
         if due and checkpoint(checkpointer, self._safe):
-            self._checkpointed, self._checkpointed_at, self._sent_before = self._safe, now, sent
+            self._checkpointed, self._checkpointed_at = self._safe, now
 
     def _maybe_log_stats(self) -> None:
         if self._clock() - self._stats_at >= STATS_INTERVAL_SECONDS:
@@ -94,5 +94,5 @@ class AlertRecordProcessor(processor.RecordProcessorBase):  # type: ignore[misc]
 
     def _log_stats(self) -> None:
         self._stats_at = self._clock()
-        stats = self._require_alerter().stats.as_dict() if self.alerter else {}
+        stats = {**self.alerter.stats.as_dict(), "held": self.alerter.held} if self.alerter else {}
         log.info("stats", extra={"stats": stats, "millis_behind_latest": self._millis_behind})

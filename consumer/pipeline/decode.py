@@ -21,7 +21,10 @@ class Decoded:
 def decode(data: bytes) -> Decoded:
     truncated = len(data) > MAX_RECORD_BYTES
     if truncated:
-        data = data[:MAX_RECORD_BYTES]
+        cut = MAX_RECORD_BYTES
+        while cut and data[cut] & 0xC0 == 0x80:  # never split a UTF-8 character
+            cut -= 1
+        data = data[:cut]
     try:
         text = data.decode("utf-8")
         invalid = False

@@ -21,6 +21,8 @@ def truncate(text: str, limit: int, marker: str = " " + ELLIPSIS + " (truncated)
     """Cut ``text`` to at most ``limit`` characters, visibly; returns whether it cut."""
     if len(text) <= limit:
         return text, False
+    if limit <= len(marker):
+        return text[:limit], True
     keep = max(0, limit - len(marker))
     cut = text[:keep]
     if cut.endswith("&") or re.search(r"&[a-z]{0,3}$", cut):  # never leave half an escape like "&am"

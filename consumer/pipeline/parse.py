@@ -23,7 +23,7 @@ MAX_FIELD_CHARS = 64 * 1024  # longer values are cut here; Slack's own limits ar
 
 _LEVEL_KEYS = ("level", "severity", "levelname", "log_level", "loglevel", "lvl", "log.level")
 _MESSAGE_KEYS = ("message", "msg", "@message", "text", "log")
-_SERVICE_KEYS = ("service", "service.name", "service_name", "app", "application", "logger_name")
+_SERVICE_KEYS = ("service.name", "service", "service_name", "app", "application", "logger_name")
 _TIME_KEYS = ("timestamp", "@timestamp", "time", "ts")
 _TRACE_KEYS = ("trace_id", "traceId", "trace.id", "traceid")
 _HOST_KEYS = ("host", "hostname", "host.name")
@@ -44,7 +44,7 @@ def parse_line(line: str) -> LogEvent | Dropped:
 
 
 def _parse(line: str) -> LogEvent | Dropped:
-    stripped = line.strip()
+    stripped = line.strip().lstrip("\ufeff\ufffd").strip()  # a BOM or replaced bytes before the JSON
     if not stripped:
         return Dropped("empty")
     if stripped.startswith("{"):

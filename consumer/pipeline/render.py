@@ -7,7 +7,7 @@ https://api.slack.com/methods/chat.postMessage#truncating (text past 40,000 char
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -37,7 +37,7 @@ def _section(text: str) -> dict[str, Any]:
 def _time(ts: datetime | None, tz: ZoneInfo) -> str:
     if ts is None:
         return "unknown"
-    utc = ts.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + " UTC"
+    utc = ts.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + " UTC"
     local = ts.astimezone(tz)
     return f"{utc} ({local.strftime('%H:%M:%S')} {local.tzname()})"
 
@@ -47,7 +47,10 @@ def render_alert(alert: Alert, display_tz: ZoneInfo, repeat: int = 1) -> Payload
     service = event.service or "unknown service"
     label = event.raw_level if event.raw_level and event.raw_level.upper() != event.level.value else None
     level = f"{event.level.value} ({label})" if label else event.level.value
-    header = truncate(f"{level} · {service}", HEADER_TEXT_LIMIT - 4)[0]
+    prefix = f"{_EMOJI[event.level]} " if event.level in _EMOJI else ""
+    # plain_text is not parsed for mentions, but keep <, > out of it anyway: no raw "<!channel>" in any payload
+    header = prefix + truncate(f"{level} · {service}".replace("<", "‹").replace(">", "›"),  # noqa: RUF001
+                               HEADER_TEXT_LIMIT - len(prefix))[0]
     message = escape(event.message) or "_(empty message)_"
     fields = [
         f"*Service*\n{escape(service)}",
@@ -62,8 +65,7 @@ def render_alert(alert: Alert, display_tz: ZoneInfo, repeat: int = 1) -> Payload
     if repeat > 1:
         fields.append(f"*Repeated*\n{repeat} times")
     blocks: list[dict[str, Any]] = [
-        {"type": "header", "text": {"type": "plain_text", "text": f"{_EMOJI.get(event.level, '')} {header}".strip(),
-                                    "emoji": True}},
+        {"type": "header", "text": {"type": "plain_text", "text": header, "emoji": True}},
         _section(message),
         {"type": "section", "fields": [_mrkdwn(truncate(f, FIELD_TEXT_LIMIT)[0]) for f in fields]},
     ]

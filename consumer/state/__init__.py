@@ -15,8 +15,13 @@ class AlertState(Protocol):
         """Take one message from the webhook's budget (sliding window), or say no."""
         ...
 
-    def claim_fingerprint(self, fingerprint: str, now: float, window: float) -> bool:
-        """True if no alert for this fingerprint went out in the last ``window`` seconds; the caller alerts."""
+    def claim_fingerprint(self, fingerprint: str, owner: str, now: float, window: float) -> bool:
+        """True if no other alert claimed this fingerprint in the last ``window`` seconds; the caller alerts.
+        ``owner`` is the alert's idempotency key: the same alert re-read after a crash gets its claim back."""
+        ...
+
+    def release_fingerprint(self, fingerprint: str, owner: str) -> None:
+        """Give a claim back when its alert did not go out (throttled, or refused by Slack)."""
         ...
 
     def was_delivered(self, key: str) -> bool: ...

@@ -4,7 +4,8 @@ Items:
 - ``throttle#<webhook>``: ``sent`` = send times inside the window (at most the limit), ``ver`` = version.
   Read, decide with the pure ``admit``, write back on condition that ``ver`` did not change (optimistic
   concurrency; a lost race re-reads). Every processor of every worker shares the one budget.
-- ``fp#<fingerprint>``: ``at`` = when its last alert went out; claimed with a conditional put.
+- ``fp#<fingerprint>``: ``at`` = when its last alert was claimed, ``owner`` = that alert's idempotency key;
+  claimed with a conditional put (free, expired, or already ours after a re-read), deleted if not sent.
 - ``sent#<shard/seq/sub/line>``: an alert that reached Slack (idempotency across re-reads); kept a week.
 
 A small local cache of claimed fingerprints keeps DynamoDB off the per-event path during a burst.
@@ -61,17 +62,17 @@ class DynamoState:
         log.warning("throttle item for %s kept changing under us; treating as no budget", webhook)
         return False
 
-    def claim_fingerprint(self, fingerprint: str, now: float, window: float) -> bool:
+    def claim_fingerprint(self, fingerprint: str, owner: str, now: float, window: float) -> bool:
         if self._claimed_until.get(fingerprint, 0.0) > now:
             return False
         try:
             self._db.put_item(
                 TableName=self._table,
-                Item={"pk": {"S": f"fp#{fingerprint}"}, "at": {"N": repr(now)},
+                Item={"pk": {"S": f"fp#{fingerprint}"}, "at": {"N": repr(now)}, "owner": {"S": owner},
                       "expires_at": {"N": str(int(now + window + 3600))}},
-                ConditionExpression="attribute_not_exists(pk) OR #at <= :cutoff",
-                ExpressionAttributeNames={"#at": "at"},
-                ExpressionAttributeValues={":cutoff": {"N": repr(now - window)}},
+                ConditionExpression="attribute_not_exists(pk) OR #at <= :cutoff OR #owner = :owner",
+                ExpressionAttributeNames={"#at": "at", "#owner": "owner"},
+                ExpressionAttributeValues={":cutoff": {"N": repr(now - window)}, ":owner": {"S": owner}},
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as exc:
@@ -81,8 +82,16 @@ class DynamoState:
             old = response.get("Item", {}).get("at", {}).get("N")
             self._claimed_until[fingerprint] = (float(old) if old else now) + window
             return False
-        self._claimed_until[fingerprint] = now + window
         return True
+
+    def release_fingerprint(self, fingerprint: str, owner: str) -> None:
+        try:
+            self._db.delete_item(TableName=self._table, Key={"pk": {"S": f"fp#{fingerprint}"}},
+                                 ConditionExpression="#owner = :owner", ExpressionAttributeNames={"#owner": "owner"},
+                                 ExpressionAttributeValues={":owner": {"S": owner}})
+        except ClientError as exc:
+            if not _conditional_failed(exc):
+                raise
 
     def was_delivered(self, key: str) -> bool:
         item = self._db.get_item(TableName=self._table, Key={"pk": {"S": f"sent#{key}"}}, ConsistentRead=True)

@@ -10,7 +10,7 @@ class MemoryState:
         self._limit = limit
         self._window = window
         self._sent: dict[str, list[float]] = {}
-        self._fingerprints: dict[str, float] = {}
+        self._fingerprints: dict[str, tuple[float, str]] = {}
         self._delivered: set[str] = set()
 
     def try_acquire(self, webhook: str, now: float) -> bool:
@@ -20,12 +20,17 @@ class MemoryState:
         self._sent[webhook] = admitted
         return True
 
-    def claim_fingerprint(self, fingerprint: str, now: float, window: float) -> bool:
-        last = self._fingerprints.get(fingerprint)
-        if last is not None and now - last < window:
+    def claim_fingerprint(self, fingerprint: str, owner: str, now: float, window: float) -> bool:
+        claim = self._fingerprints.get(fingerprint)
+        if claim is not None and now - claim[0] < window and claim[1] != owner:
             return False
-        self._fingerprints[fingerprint] = now
+        self._fingerprints[fingerprint] = (now, owner)
         return True
+
+    def release_fingerprint(self, fingerprint: str, owner: str) -> None:
+        claim = self._fingerprints.get(fingerprint)
+        if claim is not None and claim[1] == owner:
+            del self._fingerprints[fingerprint]
 
     def was_delivered(self, key: str) -> bool:
         return key in self._delivered

@@ -22,12 +22,12 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.integration)
 
 
-@pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def stack_env(endpoint: str, **overrides: str) -> dict[str, str]:
+    """A private stream, application and Slack receiver port on the given emulator."""
     env = read_environment()
     run_id = uuid.uuid4().hex[:8]
     env.update({
-        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}",
+        "AWS_ENDPOINT_URL": endpoint,
         "CALI_TLS_PORT": str(free_port()),
         "SLACK_RECEIVER_PORT": str(free_port()),
         "SLACK_WEBHOOK_URL": "",
@@ -37,9 +37,16 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         "CALI_WORKER_ID": WORKER_ID,
         # The basic flow tests count every alert; the throttle has its own tests.
         "THROTTLE_MAX_PER_MINUTE": "100000",
-        "CALI_CHECKPOINT_INTERVAL_SECONDS": "1",
+        "CALI_DIGEST_INTERVAL_SECONDS": "2",
         "LOG_LEVEL": "INFO",
+        **overrides,
     })
+    return env
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    env = stack_env(f"http://127.0.0.1:{free_port()}")
     stack = Stack(env=env, run_dir=Path(tmp_path_factory.mktemp("cali-run")))
     try:
         stack.start_emulator()
@@ -57,15 +64,16 @@ def receiver(stack: Stack) -> Receiver:
 
 
 class Daemon:
-    """The running KCL MultiLangDaemon of the session; tests may stop and restart it."""
+    """A running KCL MultiLangDaemon; tests may stop, kill and restart it."""
 
-    def __init__(self, stack: Stack) -> None:
+    def __init__(self, stack: Stack, worker_id: str = WORKER_ID) -> None:
         self.stack = stack
+        self.worker_id = worker_id
         self.child: Child | None = None
 
     def start(self) -> None:
         if self.child is None or not self.child.alive():
-            self.child = self.stack.start_daemon(WORKER_ID)
+            self.child = self.stack.start_daemon(self.worker_id)
 
     def stop(self) -> int | None:
         if self.child is None:
@@ -75,6 +83,7 @@ class Daemon:
         return code
 
     def kill(self) -> None:
+        """kill -9 of the daemon and its Python children, as a crash of the machine would."""
         if self.child is not None:
             self.stack.supervisor.kill(self.child)
             self.child = None
