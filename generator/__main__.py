@@ -1,8 +1,8 @@
-"""``python -m generator``: paced realistic log lines to stdout or Kinesis.
+"""``python -m generator``: paced realistic log lines to stdout, Fluent Bit's forward input, or Kinesis.
 
 Defaults come from the environment when set (so a container is configured by env alone):
-GENERATOR_RATE, GENERATOR_ERROR_RATIO, GENERATOR_SEED, CALI_STREAM_NAME, LOG_LEVEL. An empty value counts as
-unset. Command-line arguments win. SIGTERM / SIGINT: flush what is pending, close, exit 0.
+GENERATOR_RATE, GENERATOR_ERROR_RATIO, GENERATOR_SEED, CALI_STREAM_NAME, FLUENT_BIT_FORWARD_PORT, LOG_LEVEL.
+An empty value counts as unset. Command-line arguments win. SIGTERM / SIGINT: flush what is pending, close, exit 0.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from types import FrameType
 from botocore.exceptions import ClientError
 
 from .lines import DEFAULT_SERVICES, LogLineFactory, LogRecord
-from .outputs import MAX_RECORDS_PER_PUT, KinesisOutput, Output, StdoutOutput
+from .outputs import MAX_RECORDS_PER_PUT, ForwardOutput, KinesisOutput, Output, StdoutOutput
 
 log = logging.getLogger("generator")
 
@@ -64,6 +64,13 @@ def _int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
 
 
+def _port(text: str) -> int:
+    value = _int(text)
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be a port number (1-65535), got {text!r}")
+    return value
+
+
 def _services(text: str) -> tuple[str, ...]:
     names = tuple(s.strip() for s in text.split(",") if s.strip())
     if not names:
@@ -101,7 +108,18 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
     parser.add_argument(
         "--count", type=_non_negative_int, default=0, help="lines to write, then exit; 0 = forever (default)"
     )
-    parser.add_argument("--output", choices=("stdout", "kinesis"), default="stdout", help="default stdout")
+    parser.add_argument(
+        "--output", choices=("stdout", "forward", "kinesis"), default="stdout",
+        help="stdout: JSON lines; forward: Docker fluentd-driver records to Fluent Bit's forward input; "
+        "kinesis: Fluent Bit's record bytes straight into the stream (default stdout)",
+    )
+    parser.add_argument(
+        "--forward-host", default="127.0.0.1", help="Fluent Bit forward input host for --output forward"
+    )
+    parser.add_argument(
+        "--forward-port", type=_port, default=env_default("FLUENT_BIT_FORWARD_PORT", 24224, _port),
+        help="Fluent Bit forward input port for --output forward (env FLUENT_BIT_FORWARD_PORT, default 24224)",
+    )
     parser.add_argument(
         "--stream", default=env.get("CALI_STREAM_NAME", "").strip() or DEFAULT_STREAM,
         help=f"Kinesis stream for --output kinesis (env CALI_STREAM_NAME, default {DEFAULT_STREAM})",
@@ -191,6 +209,8 @@ def _install_signal_handlers(stop: threading.Event) -> None:
 def _make_output(args: argparse.Namespace) -> Output:
     if args.output == "stdout":
         return StdoutOutput()
+    if args.output == "forward":
+        return ForwardOutput(args.forward_host, args.forward_port)
     import boto3  # only needed here; region, credentials and AWS_ENDPOINT_URL are boto3's own business
 
     return KinesisOutput(args.stream, boto3.client("kinesis"))
@@ -209,10 +229,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     stop = threading.Event()
     _install_signal_handlers(stop)
     factory = LogLineFactory(args.seed, args.error_ratio, args.services, with_seq=args.with_seq)
+    target = {"kinesis": f"Kinesis stream {args.stream}", "stdout": "stdout",
+              "forward": f"Fluent Bit forward input {args.forward_host}:{args.forward_port}"}[args.output]
     log.info(
         "generating to %s: rate=%s/s error_ratio=%s seed=%s count=%s",
-        args.stream if args.output == "kinesis" else "stdout", args.rate, args.error_ratio, args.seed,
-        args.count or "forever",
+        target, args.rate, args.error_ratio, args.seed, args.count or "forever",
     )
     output = _make_output(args)
     try:

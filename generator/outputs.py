@@ -1,10 +1,13 @@
-"""Where generated records go: stdout (JSON lines, for a container's log driver) or straight into Kinesis."""
+"""Where generated records go: stdout (JSON lines, for a container's log driver), Fluent Bit's forward input
+(records shaped like Docker's fluentd logging driver sends them), or straight into Kinesis."""
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import random
+import secrets
 import sys
 import time
 from collections import Counter
@@ -59,6 +62,108 @@ class StdoutOutput:
 
     def close(self) -> None:
         self._target().flush()
+
+
+FORWARD_TAG: Final = "docker.log-generator"
+FORWARD_CONTAINER_NAME: Final = "/cali-log-generator-1"
+FORWARD_BUFFER_MAX_BYTES: Final = 8 * 1024 * 1024
+
+
+class ForwardSender(Protocol):
+    """The part of ``fluent.sender.FluentSender`` that ``ForwardOutput`` uses."""
+
+    def emit(self, label: str | None, data: Mapping[str, Any]) -> bool: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass
+class ForwardStats:
+    records_sent: int = 0
+    records_lost: int = 0  # dropped from fluent-logger's buffer (over its limit, or still unsent at close)
+
+
+class ForwardOutput:
+    """Records as Docker's ``fluentd`` logging driver makes them, sent to Fluent Bit's ``forward`` input.
+
+    Each line becomes ``{"container_id", "container_name", "source": "stdout", "log": <the JSON line>}`` with tag
+    ``docker.log-generator`` and whole-second time, in Forward *Message* mode (fluent-logger): the shape the
+    generator's container produces in docker compose (fixture case c6), so local mode feeds a real Fluent Bit the
+    same records without Docker, and the one Fluent Bit config serves both.
+
+    A record that cannot be sent (Fluent Bit not up yet, restarting) stays in fluent-logger's buffer and goes out
+    with the next one (at least once). Past ``buffer_max_bytes`` that buffer is dropped; what is still unsent at
+    ``close`` is dropped too. Either way it is logged and counted in ``stats.records_lost``.
+    """
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 24224,
+        *,
+        tag: str = FORWARD_TAG,
+        container_name: str = FORWARD_CONTAINER_NAME,
+        container_id: str | None = None,
+        buffer_max_bytes: int = FORWARD_BUFFER_MAX_BYTES,
+        timeout: float = 3.0,
+        sender_factory: Callable[..., ForwardSender] | None = None,
+    ) -> None:
+        if sender_factory is None:
+            from fluent.sender import FluentSender  # type: ignore[import-untyped]
+
+            sender_factory = FluentSender
+        self.address = f"{host}:{port}"
+        self._base = {"container_id": container_id or secrets.token_hex(32), "container_name": container_name,
+                      "source": "stdout"}
+        # The tag is the sender's own; emit(None, ...) sends it unchanged (no "<tag>.<label>").
+        self._sender = sender_factory(tag, host=host, port=port, bufmax=buffer_max_bytes, timeout=timeout,
+                                      nanosecond_precision=False, buffer_overflow_handler=self._dropped)
+        self._pending = 0  # records in fluent-logger's buffer, not yet sent
+        self._dropped_now = 0
+        self._failing = False
+        self._closed = False
+        self.stats = ForwardStats()
+
+    def write(self, records: list[LogRecord]) -> None:
+        for record in records:
+            line = json.dumps(record, separators=(",", ":"))  # what the container prints, without the newline
+            self._dropped_now = 0
+            if self._sender.emit(None, {**self._base, "log": line}):
+                self.stats.records_sent += self._pending + 1
+                self._pending = 0
+                if self._failing:
+                    log.info("Fluent Bit at %s reachable again; buffered records sent", self.address)
+                    self._failing = False
+                continue
+            # Not sent: kept in the buffer, unless the buffer overflowed and was dropped whole (this one too).
+            self._pending = 0 if self._dropped_now else self._pending + 1
+            if not self._failing:
+                log.warning("Fluent Bit at %s not reachable (%s); buffering", self.address,
+                            getattr(self._sender, "last_error", None))
+                self._failing = True
+
+    def _dropped(self, pending: bytes) -> None:
+        """fluent-logger's ``buffer_overflow_handler``: ``pending`` is the msgpack of every dropped record."""
+        import msgpack  # type: ignore[import-untyped]
+
+        count = sum(1 for _ in msgpack.Unpacker(io.BytesIO(pending)))
+        self._dropped_now = count
+        self.stats.records_lost += count
+        log.error("%d records to Fluent Bit at %s lost: its buffer limit was reached or it was still down at exit",
+                  count, self.address)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._dropped_now = 0
+        self._sender.close()
+        if not self._dropped_now:
+            self.stats.records_sent += self._pending
+        self._pending = 0
+        s = self.stats
+        log.log(logging.WARNING if s.records_lost else logging.INFO,
+                "forward output to %s closed: %d sent, %d lost", self.address, s.records_sent, s.records_lost)
 
 
 class PutRecordsClient(Protocol):

@@ -1,0 +1,23 @@
+# The consumer's own state (consumer/state/dynamodb.py): the application-wide Slack throttle, claimed alert
+# fingerprints and the record of alerts already sent. Hash key `pk`; items expire through `expires_at`.
+resource "aws_dynamodb_table" "state" {
+  name         = "${var.app_name}-state"
+  billing_mode = "PAY_PER_REQUEST"
+  hash_key     = "pk"
+
+  attribute {
+    name = "pk"
+    type = "S"
+  }
+
+  ttl {
+    attribute_name = "expires_at"
+    enabled        = true
+  }
+}
+
+# Not declared here: the KCL's own tables, `<app_name>` (leases and checkpoints, with the GSI
+# LeaseOwnerToLeaseKeyIndex), `<app_name>-CoordinatorState` and `<app_name>-WorkerMetricStats`. The KCL creates
+# them at first start with exactly the schema, indexes and billing mode its version needs, and migrates them
+# itself (KCL 2 -> 3 added the GSI and the two extra tables). Declaring them here would make Terraform and the
+# KCL fight over them on every KCL upgrade, and `terraform apply` would undo what the KCL changed.

@@ -1,0 +1,20 @@
+output "stream_name" {
+  value = aws_kinesis_stream.logs.name
+}
+
+output "stream_arn" {
+  value = aws_kinesis_stream.logs.arn
+}
+
+output "shard_count" {
+  value = aws_kinesis_stream.logs.shard_count
+}
+
+output "state_table" {
+  value = aws_dynamodb_table.state.name
+}
+
+output "kcl_lease_table" {
+  description = "Created by the KCL itself at first start (see dynamodb.tf)"
+  value       = var.app_name
+}
