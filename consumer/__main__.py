@@ -51,7 +51,8 @@ def build_processor(settings: Settings) -> AlertRecordProcessor:
                        digest_interval=settings.digest_interval_seconds)
 
     return AlertRecordProcessor(make_alerter, clock=time.monotonic,
-                                checkpoint_interval=settings.checkpoint_interval_seconds)
+                                checkpoint_interval=settings.checkpoint_interval_seconds,
+                                health_dir=settings.health_dir)
 
 
 def main() -> None:

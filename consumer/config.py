@@ -56,6 +56,7 @@ class Settings:
     checkpoint_interval_seconds: float
     dedup_window_seconds: float
     digest_interval_seconds: float
+    health_dir: Path
 
     @property
     def state_table(self) -> str:
@@ -102,13 +103,14 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         ZoneInfo(timezone)
     except (ZoneInfoNotFoundError, ValueError):
         raise ConfigError(f"CALI_DISPLAY_TIMEZONE {timezone!r} is not a known time zone") from None
+    worker_id = get("CALI_WORKER_ID") or f"cali-{socket.gethostname()}"
     return Settings(
         region=get("AWS_REGION") or get("AWS_DEFAULT_REGION") or "ap-northeast-2",
         endpoint_url=get("AWS_ENDPOINT_URL") or None,
         stream_name=get("CALI_STREAM_NAME", "cali-log-stream"),
         stream_shards=int(number("CALI_STREAM_SHARDS", "2", int)),
         app_name=get("CALI_APP_NAME", "cali-consumer"),
-        worker_id=get("CALI_WORKER_ID") or f"cali-{socket.gethostname()}",
+        worker_id=worker_id,
         alert_levels=levels,
         throttle_max_per_minute=throttle,
         display_timezone=timezone,
@@ -123,4 +125,5 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         checkpoint_interval_seconds=float(number("CALI_CHECKPOINT_INTERVAL_SECONDS", "5", float)),
         dedup_window_seconds=float(number("CALI_DEDUP_WINDOW_SECONDS", "300", float)),
         digest_interval_seconds=float(number("CALI_DIGEST_INTERVAL_SECONDS", "60", float)),
+        health_dir=Path(get("CALI_HEALTH_DIR") or f"/tmp/cali-health/{worker_id}"),
     )

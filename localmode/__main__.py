@@ -14,8 +14,12 @@ import threading
 import time
 from pathlib import Path
 
-from consumer.config import load_settings
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError
+
+from consumer.config import Settings, load_settings
 from localmode import daemon, paths
+from localmode.resources import seed_leases
 from localmode.stack import Stack
 
 log = logging.getLogger("cali.run")
@@ -52,11 +56,24 @@ def daemon_argv(properties_file: Path | None = None) -> list[str]:
     """Render the properties for the current environment; the daemon's command line (CBOR on: LocalStack and AWS
     read it; for moto set ``CBOR_ENABLED=false``, which the Java SDK reads itself)."""
     settings = load_settings()
+    seed_first_leases(settings)
     target = properties_file or paths.RUN / f"{settings.worker_id}.properties"
     props = daemon.write_properties(settings, target)
     log.info("KCL worker %s on stream %s (application %s), properties %s", settings.worker_id,
              settings.stream_name, settings.app_name, props)
     return daemon.command(props, cbor=True)
+
+
+def seed_first_leases(settings: Settings) -> None:
+    """On the very first start (no lease table yet) seed it, as local mode does, to skip the KCL's random 1-30 s
+    wait on an empty table. Best effort: the KCL creates the table itself if this fails."""
+    try:
+        kinesis = boto3.client("kinesis", region_name=settings.region, endpoint_url=settings.endpoint_url)
+        dynamodb = boto3.client("dynamodb", region_name=settings.region, endpoint_url=settings.endpoint_url)
+        shards = kinesis.describe_stream(StreamName=settings.stream_name)["StreamDescription"]["Shards"]
+        seed_leases(dynamodb, settings.app_name, shards)
+    except (BotoCoreError, ClientError) as exc:
+        log.warning("could not seed the lease table (%s); the KCL will create it", exc)
 
 
 def run_daemon(args: argparse.Namespace) -> int:

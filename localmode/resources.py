@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 log = logging.getLogger("cali.resources")
@@ -25,7 +26,7 @@ def ensure_stream(kinesis: Any, name: str, shards: int, timeout: float = 30.0) -
         time.sleep(0.2)
 
 
-def seed_leases(dynamodb: Any, app_name: str, shards: list[dict[str, Any]]) -> bool:
+def seed_leases(dynamodb: Any, app_name: str, shards: Sequence[Mapping[str, Any]]) -> bool:
     """Write one lease per open shard before the KCL's first start, as the KCL itself would.
 
     A KCL 3 worker facing an empty lease table waits a random 1-30 s before syncing shards

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from amazon_kclpy.v3 import processor
 
+from consumer import health
 from consumer.alerter import Alerter, RecordIn
 from consumer.kcl.checkpoint import Position, checkpoint, should_checkpoint
 
@@ -18,7 +21,8 @@ STATS_INTERVAL_SECONDS = 30.0
 
 class AlertRecordProcessor(processor.RecordProcessorBase):  # type: ignore[misc]
     def __init__(self, make_alerter: Callable[[str], Alerter], clock: Callable[[], float],
-                 checkpoint_interval: float) -> None:
+                 checkpoint_interval: float, health_dir: Path | None = None) -> None:
+        self._health_dir = health_dir
         self._make_alerter = make_alerter
         self._clock = clock
         self._interval = checkpoint_interval
@@ -30,6 +34,7 @@ class AlertRecordProcessor(processor.RecordProcessorBase):  # type: ignore[misc]
         self._checkpointed_at = 0.0
         self._stats_at = 0.0
         self._millis_behind = 0
+        self._beat_at = 0.0
 
     def initialize(self, initialize_input: Any) -> None:
         self.shard_id = initialize_input.shard_id
@@ -54,8 +59,11 @@ class AlertRecordProcessor(processor.RecordProcessorBase):  # type: ignore[misc]
             self._safe = self._last
         self._maybe_checkpoint(process_records_input.checkpointer)
         self._maybe_log_stats()
+        self._maybe_beat()
 
     def lease_lost(self, lease_lost_input: Any) -> None:
+        if self._health_dir is not None:
+            health.remove_heartbeat(self._health_dir, self.shard_id)
         log.info("lease lost for shard %s; another worker continues from its checkpoint", self.shard_id)
         self._log_stats()
 
@@ -87,6 +95,16 @@ class AlertRecordProcessor(processor.RecordProcessorBase):  # type: ignore[misc]
                                 interval=self._interval)
         if due and checkpoint(checkpointer, self._safe):
             self._checkpointed, self._checkpointed_at = self._safe, now
+
+    def _maybe_beat(self) -> None:
+        now = self._clock()
+        if self._health_dir is not None and now - self._beat_at >= health.BEAT_EVERY_SECONDS:
+            self._beat_at = now
+            try:
+                health.write_heartbeat(self._health_dir, self.shard_id, time.time(),
+                                       {"millis_behind_latest": self._millis_behind})
+            except OSError as exc:
+                log.warning("could not write the heartbeat: %s", exc)
 
     def _maybe_log_stats(self) -> None:
         if self._clock() - self._stats_at >= STATS_INTERVAL_SECONDS:
