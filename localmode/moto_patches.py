@@ -1,5 +1,11 @@
-"""Keep moto's Kinesis cost independent of the stream's length.
+"""moto's Kinesis, made to behave like Kinesis where CALI depends on it.
 
+1. Cost independent of the stream's length (below). 2. Resharding as in Kinesis: a split or merge closes the
+parents, which keep their records, and the children start empty; GetRecords at the end of a closed shard returns
+no NextShardIterator and the ChildShards, which is how the KCL finds SHARD_END and starts the children.
+moto 5.2.5 instead moves (split) or copies (merge) the parents' records into the children and never ends a shard.
+
+On cost:
 moto 5.2.5 walks a shard's records from the first one on every GetRecords, and copies every key into a list
 to find the last sequence number on every put (``moto/kinesis/models.py``: ``Shard.get_records``,
 ``get_max_sequence_number``). A long-running local mode then slows down as the stream grows. A shard's
@@ -8,9 +14,12 @@ sequence numbers are consecutive integers (``put_record`` assigns last + 1), so 
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import Any
 
-from moto.kinesis import models
+from moto.core.responses import ActionResult
+from moto.kinesis import models, responses
+from moto.kinesis.utils import decompose_shard_iterator
 
 _original_get_records = models.Shard.get_records
 
@@ -42,7 +51,88 @@ def _get_records(shard: Any, last_sequence_id: str, limit: int | None) -> tuple[
     return results, results[-1].sequence_number, int(behind * 1000)
 
 
+_original_split = models.Stream.split_shard
+_original_merge = models.Stream.merge_shards
+_original_backend_get_records = models.KinesisBackend.get_records
+_original_shard_for_key = models.Stream.get_shard_for_key
+
+
+def _children(stream: Any, parent_id: str) -> list[Any]:
+    return [s for s in stream.shards.values() if parent_id in (s.parent, s.adjacent_parent)]
+
+
+def _split_shard(stream: Any, shard_to_split: str, new_starting_hash_key: str) -> None:
+    kept = stream.shards[shard_to_split].records
+    _original_split(stream, shard_to_split, new_starting_hash_key)
+    stream.shards[shard_to_split].records = kept
+    for child in _children(stream, shard_to_split):
+        child.records = OrderedDict()
+
+
+def _merge_shards(stream: Any, shard_to_merge: str, adjacent_shard_to_merge: str) -> None:
+    _original_merge(stream, shard_to_merge, adjacent_shard_to_merge)
+    for child in _children(stream, shard_to_merge):
+        child.records = OrderedDict()
+
+
+def _shard_for_key(stream: Any, partition_key: str, explicit_hash_key: str) -> Any:
+    """Route puts to open shards only (moto would pick a closed parent whose hash range still matches)."""
+    every = stream.shards
+    stream.shards = OrderedDict((k, v) for k, v in every.items() if v.is_open)
+    try:
+        return _original_shard_for_key(stream, partition_key, explicit_hash_key)
+    finally:
+        stream.shards = every
+
+
+def _closed_and_done(backend: Any, stream_arn: str | None, iterator: str | None) -> tuple[Any, Any] | None:
+    """(stream, shard) when ``iterator`` points past the last record of a closed shard."""
+    if iterator is None:
+        return None
+    stream_name, shard_id, position = decompose_shard_iterator(iterator)
+    stream = backend.describe_stream(stream_arn=stream_arn, stream_name=stream_name)
+    shard = stream.get_shard(shard_id)
+    if shard.is_open or int(position) < _last_key(shard):
+        return None
+    return stream, shard
+
+
+def _backend_get_records(backend: Any, stream_arn: str | None, shard_iterator: str,
+                         limit: int | None) -> tuple[str | None, list[Any], int]:
+    next_iterator, records, behind = _original_backend_get_records(backend, stream_arn, shard_iterator, limit)
+    if _closed_and_done(backend, stream_arn, next_iterator) is not None:
+        return None, records, behind
+    return next_iterator, records, behind
+
+
+def _response_get_records(self: Any) -> Any:
+    stream_arn = self._get_param("StreamARN")
+    shard_iterator = self._get_param("ShardIterator")
+    next_iterator, records, behind = self.kinesis_backend.get_records(stream_arn, shard_iterator,
+                                                                     self._get_param("Limit"))
+    result: dict[str, Any] = {"NextShardIterator": next_iterator, "Records": [r.to_json() for r in records],
+                              "MillisBehindLatest": behind}
+    if next_iterator is None:
+        stream_name, shard_id, _ = decompose_shard_iterator(shard_iterator)
+        stream = self.kinesis_backend.describe_stream(stream_arn=stream_arn, stream_name=stream_name)
+        result["ChildShards"] = [
+            {"ShardId": child.shard_id, "ParentShards": [p for p in (child.parent, child.adjacent_parent) if p],
+             "HashKeyRange": {"StartingHashKey": str(child.starting_hash), "EndingHashKey": str(child.ending_hash)}}
+            for child in _children(stream, shard_id)
+        ]
+    return ActionResult(result)
+
+
 def apply() -> None:
-    for name, function in (("get_records", _get_records), ("get_min_sequence_number", _first_key),
-                           ("get_max_sequence_number", _last_key)):
-        setattr(models.Shard, name, function)
+    patches: tuple[tuple[type, str, Any], ...] = (
+        (models.Shard, "get_records", _get_records),
+        (models.Shard, "get_min_sequence_number", _first_key),
+        (models.Shard, "get_max_sequence_number", _last_key),
+        (models.Stream, "split_shard", _split_shard),
+        (models.Stream, "merge_shards", _merge_shards),
+        (models.Stream, "get_shard_for_key", _shard_for_key),
+        (models.KinesisBackend, "get_records", _backend_get_records),
+        (responses.KinesisResponse, "get_records", _response_get_records),
+    )
+    for owner, name, function in patches:
+        setattr(owner, name, function)

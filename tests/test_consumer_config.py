@@ -33,8 +33,9 @@ WEBHOOK = "https://hooks.slack.com/services/T000/B000/SECRETSECRET"
         pytest.param("generator_error_ratio", 0.2, id="generator_error_ratio"),
         pytest.param("generator_seed", None, id="generator_seed"),
         pytest.param("log_level", "INFO", id="log_level"),
-        pytest.param("checkpoint_interval_seconds", 10.0, id="checkpoint_interval_seconds"),
+        pytest.param("checkpoint_interval_seconds", 5.0, id="checkpoint_interval_seconds"),
         pytest.param("dedup_window_seconds", 300.0, id="dedup_window_seconds"),
+        pytest.param("digest_interval_seconds", 60.0, id="digest_interval_seconds"),
         pytest.param("state_table", "cali-consumer-state", id="state_table"),
     ],
 )
@@ -64,6 +65,7 @@ def test_defaults(field: str, expected: object) -> None:
         pytest.param({"CALI_DISPLAY_TIMEZONE": "  "}, "display_timezone", "UTC", id="blank-timezone-is-utc"),
         pytest.param({"CALI_CHECKPOINT_INTERVAL_SECONDS": "0.5"}, "checkpoint_interval_seconds", 0.5,
                      id="checkpoint-interval"),
+        pytest.param({"CALI_DIGEST_INTERVAL_SECONDS": "2"}, "digest_interval_seconds", 2.0, id="digest-interval"),
     ],
 )
 def test_values(environ: dict[str, str], field: str, expected: object) -> None:
@@ -79,17 +81,18 @@ def test_values(environ: dict[str, str], field: str, expected: object) -> None:
         pytest.param(" , ERROR ,, ", {"ERROR"}, id="empty-items-ignored"),
         pytest.param("ERROR,WARN,INFO", {"ERROR", "WARN", "INFO"}, id="with-info"),
         pytest.param("ERROR,ERROR", {"ERROR"}, id="duplicates"),
-        pytest.param("ERROR,WARNING", {"ERROR", "WARN"}, id="WARNING-alias",
-                     marks=pytest.mark.xfail(strict=True, reason="'WARNING' is kept as is and matches no Level: "
-                                                                 "WARN alerts are silently switched off")),
+        pytest.param("ERROR,WARNING", {"ERROR", "WARN"}, id="WARNING-alias"),
+        pytest.param("fatal,Warning", {"ERROR", "WARN"}, id="aliases-normalised"),
+        pytest.param("", {"ERROR", "WARN"}, id="empty-is-default"),
+        pytest.param("  ", {"ERROR", "WARN"}, id="blank-is-default"),
     ],
 )
 def test_alert_levels(raw: str, expected: set[str]) -> None:
     assert load_settings({"CALI_ALERT_LEVELS": raw}).alert_levels == frozenset(expected)
 
 
-@pytest.mark.xfail(strict=True, reason="an unknown level name is accepted silently instead of failing at start-up")
-@pytest.mark.parametrize("raw", [pytest.param("ERRORS", id="typo"), pytest.param("ERROR,CRITICAL_ONLY", id="unknown")])
+@pytest.mark.parametrize("raw", [pytest.param("ERRORS", id="typo"), pytest.param("ERROR,CRITICAL_ONLY", id="unknown"),
+                                 pytest.param(" , ,", id="only-separators")])
 def test_unknown_alert_level_is_a_config_error(raw: str) -> None:
     with pytest.raises(ConfigError):
         load_settings({"CALI_ALERT_LEVELS": raw})
@@ -107,10 +110,8 @@ def test_unknown_alert_level_is_a_config_error(raw: str) -> None:
         pytest.param("GENERATOR_ERROR_RATIO", "20%", id="ratio"),
         pytest.param("CALI_CHECKPOINT_INTERVAL_SECONDS", "10s", id="interval"),
         pytest.param("CALI_DEDUP_WINDOW_SECONDS", "5m", id="dedup-window"),
-        pytest.param("GENERATOR_SEED", "abc", id="seed",
-                     marks=pytest.mark.xfail(strict=True, raises=ValueError,
-                                             reason="GENERATOR_SEED is parsed with a bare int(): ValueError, not "
-                                                    "ConfigError")),
+        pytest.param("CALI_DIGEST_INTERVAL_SECONDS", "1min", id="digest-interval"),
+        pytest.param("GENERATOR_SEED", "abc", id="seed"),
     ],
 )
 def test_bad_number_is_a_config_error(name: str, raw: str) -> None:
@@ -120,12 +121,17 @@ def test_bad_number_is_a_config_error(name: str, raw: str) -> None:
     assert repr(raw) in str(info.value)
 
 
-@pytest.mark.xfail(strict=True, reason="a budget of 0 (or less) is accepted: no alert or digest can ever go out "
-                                       "and the checkpoint never passes held-back events")
 @pytest.mark.parametrize("raw", [pytest.param("0", id="zero"), pytest.param("-1", id="negative")])
 def test_throttle_budget_must_be_positive(raw: str) -> None:
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, match="THROTTLE_MAX_PER_MINUTE"):
         load_settings({"THROTTLE_MAX_PER_MINUTE": raw})
+
+
+@pytest.mark.parametrize("raw", [pytest.param("Mars/Olympus_Mons", id="unknown"),
+                                 pytest.param("KST", id="abbreviation"), pytest.param("../etc/passwd", id="path")])
+def test_unknown_display_timezone_is_a_config_error(raw: str) -> None:
+    with pytest.raises(ConfigError, match="CALI_DISPLAY_TIMEZONE"):
+        load_settings({"CALI_DISPLAY_TIMEZONE": raw})
 
 
 @pytest.mark.parametrize(

@@ -314,16 +314,13 @@ def test_raw_invalid_utf8_is_replaced_not_fatal() -> None:
     assert parsed.level is Level.ERROR
 
 
-@pytest.mark.xfail(strict=True, reason="garbage before '{' sends the line down the text path, which keeps only what "
-                                       "follows the level word: the message becomes '\",\"message\":\"disk full\"}'")
 def test_raw_invalid_utf8_before_json_keeps_a_readable_message() -> None:
     [line] = decode(b'\xff\xfe{"level":"ERROR","message":"disk full"}').lines
     parsed = parse_line(line)
     assert isinstance(parsed, LogEvent)
-    assert parsed.message in ("disk full", line)  # the JSON's message, or at least the whole line
+    assert parsed.message == "disk full"  # the replaced bytes are stripped before the JSON
 
 
-@pytest.mark.xfail(strict=True, reason="a UTF-8 BOM before a JSON line sends it down the text path")
 @pytest.mark.parametrize(
     "data",
     [
@@ -350,8 +347,6 @@ def test_two_megabyte_record_is_cut_and_flagged() -> None:
     assert len(parsed.message) <= MAX_FIELD_CHARS
 
 
-@pytest.mark.xfail(strict=True, reason="decode cuts at a byte offset, splitting a UTF-8 character: valid input is "
-                                       "reported as invalid_utf8")
 def test_cut_inside_a_multibyte_character_is_not_invalid_utf8() -> None:
     prefix = b'{"level":"ERROR","message":"x'  # 29 bytes: the 1 MiB cut lands inside a 3-byte character
     data = prefix + "\uac00".encode() * 400_000 + b'"}\n'
@@ -360,6 +355,18 @@ def test_cut_inside_a_multibyte_character_is_not_invalid_utf8() -> None:
     assert decoded.truncated is True
     assert decoded.invalid_utf8 is False
     assert "\ufffd" not in decoded.lines[0]
+
+
+@pytest.mark.parametrize("char", ["\u00e9", "\uac00", "\U0001f4b8"], ids=["2-byte", "3-byte", "4-byte"])
+@pytest.mark.parametrize("pad", range(4))
+def test_cut_lands_on_a_character_boundary(char: str, pad: int) -> None:
+    prefix = b'{"level":"ERROR","message":"' + b"x" * pad
+    data = prefix + char.encode() * (MAX_RECORD_BYTES // len(char.encode()) + 10) + b'"}\n'
+    decoded = decode(data)
+    assert (decoded.truncated, decoded.invalid_utf8) == (True, False)
+    [line] = decoded.lines
+    assert MAX_RECORD_BYTES - len(char.encode()) < len(line.encode()) <= MAX_RECORD_BYTES
+    assert line.endswith(char)
 
 
 @pytest.mark.parametrize(
@@ -434,9 +441,9 @@ def test_level_value_types(level: str, expected: Level) -> None:
         pytest.param(
             '{"log.level":"error","message":"x","service":{"name":"ecs-api"}}', (Level.ERROR, "ecs-api", "x"),
             id="ecs-nested-service",
-            marks=pytest.mark.xfail(strict=True, reason="'service' holding an object wins over 'service.name': the "
-                                                        "service becomes the JSON text '{\"name\": \"ecs-api\"}'"),
         ),
+        pytest.param('{"level":"ERROR","message":"x","service":"svc","service.name":"dotted"}',
+                     (Level.ERROR, "dotted", "x"), id="service-name-wins-over-service"),
     ],
 )
 def test_level_and_field_keys(line: str, expected: Summary) -> None:

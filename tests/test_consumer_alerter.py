@@ -1,0 +1,615 @@
+"""The Alerter: which events become Slack messages, throttling into digests, retries, routing, accounting.
+
+Everything the alerter touches is handed in: a RecordingSender per webhook, the in-memory AlertState with the
+sliding-window budget, and a fake clock / fake sleep, so no test waits.
+
+Semantics under test: a fingerprint is claimed under the alert's idempotency key (its owner) and released when the
+throttle or Slack (permanently) refuses; the digest collects for ``digest_interval`` seconds and then goes out when
+the budget allows (``tick(early=True)`` skips the interval, ``drain()`` sends it regardless at its deadline);
+``digested_events`` counts digests actually sent, ``held`` what waits in the unsent one.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from consumer.alerter import BACKOFF_MAX_SECONDS, Alerter, RecordIn
+from consumer.errors import PermanentDelivery, RetryableDelivery
+from consumer.model import Level, LogEvent
+from consumer.pipeline.fingerprint import fingerprint
+from consumer.pipeline.parse import parse_line
+from consumer.state.memory import MemoryState
+
+SEOUL = ZoneInfo("Asia/Seoul")
+SHARD = "shardId-000000000000"
+FIXTURE = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "fluent-bit" / "records.jsonl"
+
+
+class RecordingSender:
+    """Test double for the Slack edge (the alerter's ``Sender``): records what would be posted to a webhook.
+
+    ``failures`` (DeliveryErrors, or anything else to simulate a crash) are raised, in order, by the first posts
+    (each one counts as an attempt); then posts succeed.
+    """
+
+    def __init__(self, name: str = "main", failures: Iterable[Exception] = ()) -> None:
+        self.name = name
+        self.payloads: list[dict[str, Any]] = []
+        self.attempts = 0
+        self._failures = list(failures)
+
+    def post(self, payload: Mapping[str, Any]) -> None:
+        self.attempts += 1
+        if self._failures:
+            raise self._failures.pop(0)
+        self.payloads.append(json.loads(json.dumps(payload)))  # what would go over the wire
+
+    def fail_next(self, *errors: Exception) -> None:
+        self._failures.extend(errors)
+
+    @property
+    def texts(self) -> list[str]:
+        return [str(p["text"]) for p in self.payloads]
+
+
+class FakeClock:
+    def __init__(self, now: float = 1_764_133_200.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+class FakeSleep:
+    """Records each requested sleep and moves the fake clock instead of waiting."""
+
+    def __init__(self, clock: FakeClock) -> None:
+        self.clock = clock
+        self.calls: list[float] = []
+
+    def __call__(self, seconds: float) -> None:
+        self.calls.append(seconds)
+        self.clock.advance(seconds)
+
+
+class Rig:
+    def __init__(self, senders: Mapping[Level, RecordingSender] | None = None, limit: int = 5,
+                 levels: frozenset[str] = frozenset({"ERROR", "WARN"}), state: MemoryState | None = None,
+                 digest_interval: float | None = None, clock: FakeClock | None = None) -> None:
+        self.clock = clock if clock is not None else FakeClock()
+        self.sleep = FakeSleep(self.clock)
+        self.main = RecordingSender("main")
+        self.senders = dict(senders) if senders is not None else {Level.ERROR: self.main, Level.WARN: self.main}
+        self.state = state if state is not None else MemoryState(limit)
+        interval = {} if digest_interval is None else {"digest_interval": digest_interval}  # None: the default
+        self.alerter = Alerter(levels=levels, state=self.state, senders=self.senders, display_tz=SEOUL,
+                               clock=self.clock, sleep=self.sleep, dedup_window=300.0, **interval)
+        self._seq = 0
+
+    def record(self, *lines: dict[str, Any] | str) -> RecordIn:
+        self._seq += 1
+        text = "\n".join(line if isinstance(line, str) else json.dumps(line) for line in lines) + "\n"
+        return RecordIn(text.encode(), SHARD, f"{49659000000000000000000000000000000000000000000000000000 + self._seq}")
+
+    def batch(self, *lines: dict[str, Any] | str) -> None:
+        """One record per line, in one batch."""
+        self.alerter.handle_batch([self.record(line) for line in lines])
+
+
+def event(level: str | int | None, service: str, message: str) -> dict[str, Any]:
+    return {"timestamp": "2026-11-26T05:00:00.000Z", "level": level, "service": service, "message": message}
+
+
+# Distinct problems: different services and wording, so no two share a fingerprint.
+DISTINCT = [
+    event("ERROR", "payment-api", "db timeout on primary"),
+    event("ERROR", "auth-api", "token signer unavailable"),
+    event("ERROR", "order-api", "inventory service refused connection"),
+    event("ERROR", "ledger-api", "cannot open ledger"),
+    event("ERROR", "search-api", "index missing"),
+    event("ERROR", "mail-api", "smtp relay rejected sender"),
+    event("ERROR", "cart-api", "session store full"),
+    event("ERROR", "user-api", "profile cache corrupted"),
+]
+
+
+@pytest.mark.parametrize(
+    ("level", "alerted"),
+    [
+        pytest.param("ERROR", True, id="ERROR"),
+        pytest.param("WARN", True, id="WARN"),
+        pytest.param("error", True, id="error"),
+        pytest.param("warning", True, id="warning"),
+        pytest.param("FATAL", True, id="FATAL"),
+        pytest.param("CRITICAL", True, id="CRITICAL"),
+        pytest.param(50, True, id="50"),
+        pytest.param(40, True, id="40"),
+        pytest.param("INFO", False, id="INFO"),
+        pytest.param("DEBUG", False, id="DEBUG"),
+        pytest.param("TRACE", False, id="TRACE"),
+        pytest.param(None, False, id="null"),
+        pytest.param("verbose", False, id="unknown-word"),
+    ],
+)
+def test_which_levels_alert(level: str | int | None, alerted: bool) -> None:
+    rig = Rig()
+    rig.batch(event(level, "payment-api", "db timeout"))
+    assert len(rig.main.payloads) == (1 if alerted else 0)
+    assert rig.alerter.stats.alerts_sent == (1 if alerted else 0)
+    assert rig.alerter.held_back is False
+
+
+def test_plain_text_and_json_lines_in_one_record() -> None:
+    rig = Rig()
+    rig.alerter.handle_batch([rig.record(event("INFO", "a", "fine"), "2026-11-26 05:00:00,000 ERROR [b] broke",
+                                         event("WARN", "c", "slow"), '{"log":""}')])
+    assert [t.split(":")[0] for t in rig.main.texts] == ["[ERROR] b", "[WARN] c"]
+    assert rig.alerter.stats.events == {"INFO": 1, "ERROR": 1, "WARN": 1}
+    assert rig.alerter.stats.dropped == {"empty": 1}
+
+
+def test_over_the_limit_is_digested_then_sent_as_one_digest() -> None:
+    rig = Rig(limit=5)
+    rig.batch(*DISTINCT)  # 8 distinct ERRORs at once
+    stats = rig.alerter.stats
+    assert (stats.alerts_sent, stats.digested_events, rig.alerter.held) == (5, 0, 3)  # counted once sent
+    assert rig.alerter.held_back is True
+    assert len(rig.main.payloads) == 5
+
+    rig.clock.advance(59.0)
+    rig.alerter.tick()
+    assert len(rig.main.payloads) == 5  # the digest interval has not passed, and the budget is still spent
+    assert (rig.alerter.held_back, rig.alerter.held) == (True, 3)
+
+    rig.clock.advance(1.0)  # 60 s after the five alerts
+    rig.alerter.tick()
+    assert len(rig.main.payloads) == 6
+    digest = rig.main.texts[-1]
+    assert digest.startswith("3 more ERROR/WARN in the last minute\n")
+    for held in DISTINCT[5:]:
+        assert f"1 x ERROR: {held['message']}" in digest
+    assert (stats.digests_sent, stats.digested_events, rig.alerter.held_back, rig.alerter.held) == (1, 3, False, 0)
+
+    rig.alerter.tick()  # nothing left to send
+    assert len(rig.main.payloads) == 6
+
+
+def test_held_back_events_go_out_before_new_alerts() -> None:
+    rig = Rig(limit=5)
+    rig.batch(*DISTINCT[:7])  # 5 alerts, 2 digested
+    rig.clock.advance(60.0)
+    rig.batch(DISTINCT[7])
+    assert rig.main.texts[5].startswith("2 more ERROR/WARN")  # the digest first ...
+    assert rig.main.texts[6].startswith("[ERROR] user-api: profile cache corrupted")  # ... then the new alert
+    assert rig.alerter.held_back is False
+
+
+def test_while_the_budget_is_spent_new_alerts_join_the_digest() -> None:
+    rig = Rig(limit=5)
+    rig.batch(*DISTINCT[:6])
+    rig.clock.advance(10.0)
+    rig.batch(DISTINCT[6], DISTINCT[7])
+    assert (rig.alerter.stats.digested_events, rig.alerter.held) == (0, 3)
+    assert len(rig.main.payloads) == 5
+    rig.clock.advance(50.0)
+    rig.alerter.tick()
+    assert rig.main.texts[-1].startswith("3 more ERROR/WARN")
+    assert (rig.alerter.stats.digested_events, rig.alerter.held) == (3, 0)
+
+
+def test_a_pending_digest_does_not_block_alerts_for_new_fingerprints() -> None:
+    rig = Rig(limit=5)
+    rig.batch(DISTINCT[0])
+    rig.clock.advance(5.0)
+    rig.batch(DISTINCT[0])  # a repeat inside the dedup window: waits in the digest
+    assert (rig.alerter.held, len(rig.main.payloads)) == (1, 1)
+    rig.clock.advance(5.0)
+    rig.batch(DISTINCT[1], DISTINCT[2])  # new problems, budget left: alerted at once, the digest keeps waiting
+    assert [t.split(":")[0] for t in rig.main.texts] == ["[ERROR] payment-api", "[ERROR] auth-api", "[ERROR] order-api"]
+    assert (rig.alerter.held, rig.alerter.stats.alerts_sent) == (1, 3)
+
+
+def test_the_digest_collects_for_its_interval() -> None:
+    rig = Rig(limit=5, digest_interval=10.0)
+    rig.batch(DISTINCT[0])
+    rig.batch(DISTINCT[0])  # folded
+    rig.clock.advance(4.0)
+    rig.batch(DISTINCT[0], DISTINCT[0])  # folded into the same digest
+    rig.clock.advance(5.9)
+    rig.alerter.tick()
+    assert (len(rig.main.payloads), rig.alerter.held) == (1, 3)  # 9.9 s old: still collecting
+    rig.clock.advance(0.1)
+    rig.alerter.tick()
+    assert (len(rig.main.payloads), rig.alerter.held) == (2, 0)
+    assert rig.main.texts[1].startswith("3 more ERROR/WARN in the last minute\n")
+    assert "3 x ERROR: db timeout on primary" in rig.main.texts[1]
+
+
+def test_default_digest_interval_is_a_minute() -> None:
+    rig = Rig(limit=5)
+    rig.batch(DISTINCT[0])
+    rig.batch(DISTINCT[0])
+    rig.clock.advance(59.9)
+    rig.alerter.tick()
+    assert rig.alerter.held == 1
+    rig.clock.advance(0.1)
+    rig.alerter.tick()
+    assert rig.alerter.held == 0
+
+
+def test_early_tick_skips_the_interval_but_not_the_budget() -> None:
+    rig = Rig(limit=2)
+    rig.batch(DISTINCT[0], DISTINCT[1], DISTINCT[2])  # 2 alerts, 1 held: budget spent
+    rig.alerter.tick(early=True)
+    assert (len(rig.main.payloads), rig.alerter.held) == (2, 1)  # early, but over budget: still held
+    rig.clock.advance(60.0)
+    rig.alerter.tick(early=True)
+    assert (len(rig.main.payloads), rig.alerter.held) == (3, 0)
+
+    rig.batch(DISTINCT[0])  # folded (dedup), budget left (1 of 2)
+    assert rig.alerter.held == 1
+    rig.alerter.tick()
+    assert rig.alerter.held == 1  # not due yet
+    rig.alerter.tick(early=True)
+    assert (len(rig.main.payloads), rig.alerter.held) == (4, 0)  # e.g. at shutdown
+
+
+def test_sliding_budget_over_many_batches() -> None:
+    """One distinct ERROR every 2 s for 5 minutes: never more than 5 messages in any 60 s."""
+    rig = Rig(limit=5)
+    sent_at: list[float] = []
+    for i in range(150):
+        before = len(rig.main.payloads)
+        rig.batch(event("ERROR", f"svc-{chr(97 + i % 26)}{chr(97 + i // 26)}", f"failure kind {chr(97 + i % 26)}"))
+        rig.alerter.tick()
+        sent_at += [rig.clock.now] * (len(rig.main.payloads) - before)
+        rig.clock.advance(2.0)
+    for t in sent_at:
+        assert sum(1 for u in sent_at if t <= u < t + 60.0) <= 5
+    stats = rig.alerter.stats
+    assert stats.alerted_events + stats.digested_events + rig.alerter.held == 150
+    rig.alerter.drain()
+    assert stats.alerted_events + stats.digested_events == 150
+
+
+def test_repeats_in_one_batch_become_one_alert() -> None:
+    rig = Rig()
+    rig.batch(*(event("ERROR", "payment-api", f"db timeout after {ms}ms") for ms in (3000, 3100, 2900)))
+    assert len(rig.main.payloads) == 1
+    assert rig.main.texts[0].endswith("(x3)")
+    stats = rig.alerter.stats
+    assert (stats.alerts_sent, stats.alerted_events) == (1, 3)
+
+
+def test_repeat_within_dedup_window_is_folded_into_a_digest() -> None:
+    rig = Rig()
+    rig.batch(event("ERROR", "payment-api", "db timeout after 3000ms"))
+    rig.clock.advance(30.0)
+    rig.batch(event("ERROR", "payment-api", "db timeout after 4000ms"))
+    assert (rig.alerter.stats.digested_events, rig.alerter.held) == (0, 1)
+    assert len(rig.main.payloads) == 1
+    rig.clock.advance(300.0)  # past the dedup window: a fresh alert again
+    rig.alerter.tick()
+    assert (rig.alerter.stats.digested_events, rig.alerter.held) == (1, 0)
+    assert all(not t.startswith("[ERROR]") for t in rig.main.texts[1:])
+    rig.batch(event("ERROR", "payment-api", "db timeout after 5000ms"))
+    assert rig.main.texts[-1].startswith("[ERROR] payment-api: db timeout after 5000ms")
+
+
+# -- accounting ---------------------------------------------------------------------------------------------
+
+
+def ended(rig: Rig) -> int:
+    """Events accounted for: ended (alerted, in a sent digest, delivered before, refused by Slack) or held in the
+    unsent digest. The alerter's invariant: this equals the ERROR/WARN events read."""
+    stats = rig.alerter.stats
+    return (stats.alerted_events + stats.digested_events + stats.already_delivered
+            + stats.dropped["slack_permanent_error"] + rig.alerter.held)
+
+
+def alert_events(rig: Rig) -> int:
+    return rig.alerter.stats.events["ERROR"] + rig.alerter.stats.events["WARN"]
+
+
+def test_accounting_every_error_or_warn_ends_exactly_once() -> None:
+    rig = Rig(limit=5)
+    rig.batch(*DISTINCT, event("INFO", "x", "ok"), event("WARN", "auth-api", "slow"))
+    rig.batch(*DISTINCT[:3])  # repeats of alerted fingerprints
+    rig.clock.advance(120.0)
+    rig.alerter.tick()
+    stats = rig.alerter.stats
+    assert alert_events(rig) == 12
+    assert stats.alerts_sent == stats.alerted_events == 5
+    assert ended(rig) == alert_events(rig)
+
+
+@pytest.mark.skipif(not FIXTURE.is_file(), reason=f"Fluent Bit fixture not found at {FIXTURE}")
+def test_accounting_over_the_fluent_bit_fixture() -> None:
+    lines = [json.loads(line) for line in FIXTURE.read_text(encoding="utf-8").splitlines() if line.strip()]
+    rig = Rig(limit=5)
+    records = [RecordIn(base64.b64decode(r["data_b64"]), SHARD, str(1000 + i)) for i, r in enumerate(lines)]
+    for start in range(0, len(records), 10):
+        rig.alerter.handle_batch(records[start:start + 10])
+        rig.alerter.tick()
+        rig.clock.advance(7.0)
+    rig.clock.advance(60.0)
+    rig.alerter.tick()
+    assert rig.alerter.held_back is False
+    assert alert_events(rig) == 60  # every ERROR/WARN line of the corpus (see test_consumer_parse)
+    assert ended(rig) == alert_events(rig)
+    assert rig.alerter.stats.records == 90
+    assert rig.alerter.stats.dropped["empty"] == 3
+
+
+# -- delivery trouble -----------------------------------------------------------------------------------------
+
+
+def test_retryable_twice_then_delivered() -> None:
+    sender = RecordingSender("main", [RetryableDelivery(503, "service_unavailable"), RetryableDelivery(None, "x")])
+    rig = Rig({Level.ERROR: sender})
+    rig.batch(DISTINCT[0])
+    assert len(sender.payloads) == 1
+    assert sender.attempts == 3
+    assert rig.alerter.stats.retries == 2
+    assert rig.alerter.stats.alerts_sent == 1
+    assert rig.sleep.calls == [0.5, 1.0]  # backoff doubles
+
+
+def test_long_outage_backs_off_up_to_the_cap() -> None:
+    sender = RecordingSender("main", [RetryableDelivery(503, "service_unavailable")] * 10)
+    rig = Rig({Level.ERROR: sender})
+    rig.batch(DISTINCT[0])
+    assert rig.sleep.calls == [0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0, 30.0, 30.0]
+    assert max(rig.sleep.calls) == BACKOFF_MAX_SECONDS
+    assert (len(sender.payloads), rig.alerter.stats.retries) == (1, 10)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        pytest.param(PermanentDelivery(404, "channel_not_found"), id="404"),
+        pytest.param(PermanentDelivery(400, "invalid_payload"), id="400"),
+        pytest.param(PermanentDelivery(410, "channel_is_archived"), id="410"),
+    ],
+)
+def test_permanent_error_is_counted_and_not_retried(error: PermanentDelivery) -> None:
+    sender = RecordingSender("main", [error])
+    rig = Rig({Level.ERROR: sender})
+    rig.batch(DISTINCT[0])
+    stats = rig.alerter.stats
+    assert sender.attempts == 1
+    assert rig.sleep.calls == []
+    assert (stats.alerts_sent, stats.retries) == (0, 0)
+    assert stats.dropped["slack_permanent_error"] == 1
+    rig.batch(DISTINCT[1])  # the next alert is tried normally
+    assert len(sender.payloads) == 1
+    assert ended(rig) == alert_events(rig)
+
+
+def test_permanent_error_on_a_digest_counts_all_its_events() -> None:
+    sender = RecordingSender("main")
+    rig = Rig({Level.ERROR: sender}, limit=1)
+    rig.batch(*DISTINCT[:4])  # 1 alert, 3 digested
+    sender.fail_next(PermanentDelivery(400, "invalid_payload"))
+    rig.clock.advance(60.0)
+    rig.alerter.tick()
+    stats = rig.alerter.stats
+    assert (stats.digested_events, stats.dropped["slack_permanent_error"], stats.digests_sent) == (0, 3, 0)
+    assert rig.alerter.held_back is False  # dropped, not retried forever
+    assert ended(rig) == alert_events(rig) == 4
+
+
+# -- routing ----------------------------------------------------------------------------------------------------
+
+
+def test_warn_goes_to_its_own_webhook() -> None:
+    main, warn = RecordingSender("main"), RecordingSender("warn")
+    rig = Rig({Level.ERROR: main, Level.WARN: warn})
+    rig.batch(event("ERROR", "a", "broke"), event("WARN", "b", "slow"), event("warning", "c", "slower"))
+    assert main.texts == ["[ERROR] a: broke"]
+    assert [t.split(":")[0] for t in warn.texts] == ["[WARN] b", "[WARN (warning)] c"]
+
+
+def test_each_webhook_has_its_own_budget_and_digests_go_to_main() -> None:
+    main, warn = RecordingSender("main"), RecordingSender("warn")
+    rig = Rig({Level.ERROR: main, Level.WARN: warn}, limit=2)
+    errors = [event("ERROR", f"e{i}", f"error kind {'abc'[i]}") for i in range(3)]
+    warns = [event("WARN", f"w{i}", f"warning kind {'abc'[i]}") for i in range(2)]
+    rig.batch(*warns, *errors)
+    assert (len(warn.payloads), len(main.payloads)) == (2, 2)
+    rig.clock.advance(60.0)
+    rig.alerter.tick()
+    assert main.texts[-1].startswith("1 more ERROR/WARN")
+    assert len(warn.payloads) == 2
+
+
+def test_warn_without_its_own_webhook_uses_main() -> None:
+    main = RecordingSender("main")
+    rig = Rig({Level.ERROR: main})
+    rig.batch(event("WARN", "b", "slow"))
+    assert main.texts == ["[WARN] b: slow"]
+
+
+# -- idempotency and shard end ------------------------------------------------------------------------------------
+
+
+def test_re_reading_a_delivered_batch_sends_nothing_again() -> None:
+    state = MemoryState(5)
+    first = Rig(state=state)
+    records = [first.record(e) for e in DISTINCT[:3]]
+    first.alerter.handle_batch(records)
+    assert len(first.main.payloads) == 3
+    again = Rig(state=state)  # a new processor (restart, lease move) reading the same records
+    again.clock.advance(600.0)  # outside the dedup window
+    again.alerter.handle_batch(records)
+    assert again.main.payloads == []
+    assert again.alerter.stats.already_delivered == 3
+
+
+def test_drain_waits_for_the_budget_then_sends_the_digest() -> None:
+    rig = Rig(limit=5)
+    rig.batch(*DISTINCT)
+    rig.alerter.drain()
+    assert rig.alerter.held_back is False
+    assert rig.main.texts[-1].startswith("3 more ERROR/WARN")
+    assert sum(rig.sleep.calls) == pytest.approx(60.0)
+    assert set(rig.sleep.calls) == {1.0}
+
+
+def test_drain_sends_over_budget_at_its_deadline() -> None:
+    rig = Rig(limit=5)
+    rig.batch(*DISTINCT)
+    rig.alerter.drain(deadline_seconds=10.0)
+    assert rig.alerter.held_back is False  # the shard ended: nothing may stay behind SHARD_END
+    assert sum(rig.sleep.calls) == pytest.approx(10.0)
+    assert len(rig.main.payloads) == 6  # 5 alerts + the digest, over the budget of 5
+    assert rig.main.texts[-1].startswith("3 more ERROR/WARN")
+    assert (rig.alerter.stats.digests_sent, rig.alerter.stats.digested_events) == (1, 3)
+
+
+def test_drain_skips_the_digest_interval_when_the_budget_allows() -> None:
+    rig = Rig(limit=5)
+    rig.batch(DISTINCT[0], DISTINCT[0])
+    rig.clock.advance(1.0)
+    rig.batch(DISTINCT[0])
+    rig.alerter.drain()
+    assert (rig.alerter.held, len(rig.main.payloads), rig.sleep.calls) == (0, 2, [])
+
+
+def test_drain_with_nothing_held_does_nothing() -> None:
+    rig = Rig(limit=5)
+    rig.batch(DISTINCT[0])
+    rig.alerter.drain()
+    assert (len(rig.main.payloads), rig.sleep.calls) == (1, [])
+
+
+# -- fingerprint claims: owners, releases, re-reads ---------------------------------------------------------------
+
+
+def fp(line: dict[str, Any]) -> str:
+    parsed = parse_line(json.dumps(line))
+    assert isinstance(parsed, LogEvent)
+    return fingerprint(parsed)
+
+
+def test_claim_is_released_when_the_throttle_refuses() -> None:
+    rig = Rig(limit=2)
+    rig.batch(DISTINCT[0], DISTINCT[1], DISTINCT[2])  # the third is throttled: its claim is given back
+    assert rig.alerter.held == 1
+    assert rig.state.claim_fingerprint(fp(DISTINCT[2]), "another/owner", rig.clock.now, 300.0) is True
+    assert rig.state.claim_fingerprint(fp(DISTINCT[0]), "another/owner", rig.clock.now, 300.0) is False
+
+
+def test_a_throttled_problem_alerts_when_it_comes_back_after_the_budget_reopens() -> None:
+    rig = Rig(limit=2)
+    rig.batch(DISTINCT[0], DISTINCT[1], DISTINCT[2])
+    rig.clock.advance(60.0)
+    rig.batch(DISTINCT[2])  # the digest goes first (1 of 2), then this one is a real alert (2 of 2)
+    assert rig.main.texts[2].startswith("1 more ERROR/WARN")
+    assert rig.main.texts[3].startswith("[ERROR] order-api: inventory service refused connection")
+    assert rig.alerter.held == 0
+
+
+def test_claim_is_released_when_slack_refuses_permanently() -> None:
+    sender = RecordingSender("main", [PermanentDelivery(400, "invalid_blocks")])
+    rig = Rig({Level.ERROR: sender})
+    rig.batch(DISTINCT[0])
+    assert rig.alerter.stats.dropped["slack_permanent_error"] == 1
+    rig.clock.advance(1.0)
+    rig.batch(DISTINCT[0])  # the same problem again: not folded into a digest, since nothing went out
+    assert sender.texts == ["[ERROR] payment-api: db timeout on primary"]
+    assert rig.alerter.held == 0
+
+
+class Crash(Exception):
+    """The process dies while posting (not a DeliveryError: nothing catches it)."""
+
+
+def test_a_re_read_after_a_crash_gets_its_claim_back() -> None:
+    state = MemoryState(5)
+    first = Rig(state=state)
+    records = [first.record(e) for e in DISTINCT[:2]]
+    first.main.fail_next(Crash())
+    with pytest.raises(Crash):
+        first.alerter.handle_batch(records)  # claimed DISTINCT[0], died before Slack answered
+    assert first.main.payloads == []
+
+    again = Rig(state=state)  # the restarted processor re-reads the same records (same idempotency keys)
+    again.clock.advance(5.0)  # well inside the dedup window
+    again.alerter.handle_batch(records)
+    assert [t.split(":")[0] for t in again.main.texts] == ["[ERROR] payment-api", "[ERROR] auth-api"]
+    assert again.alerter.held == 0
+
+    other = Rig(state=state)  # a different record of the same problem is not the claim's owner: folded
+    other.clock.advance(10.0)
+    other.alerter.handle_batch([RecordIn(records[0].data, SHARD, "99")])
+    assert (other.main.payloads, other.alerter.held) == ([], 1)
+
+
+# -- the accounting invariant -----------------------------------------------------------------------------------
+
+
+def assert_accounted(rig: Rig) -> None:
+    stats = rig.alerter.stats
+    assert (stats.alerted_events + stats.digested_events + stats.already_delivered
+            + stats.dropped["slack_permanent_error"] + rig.alerter.held) == alert_events(rig), stats.as_dict()
+
+
+def test_accounting_invariant_across_throttle_dedup_permanent_error_and_re_read() -> None:
+    state = MemoryState(3)
+    first = Rig(state=state)
+    batch1 = [first.record(e) for e in DISTINCT[:5]]
+    first.alerter.handle_batch(batch1)  # t0: 3 alerts, 2 throttled into the digest
+    assert (first.alerter.stats.alerted_events, first.alerter.held) == (3, 2)
+    assert_accounted(first)
+
+    first.clock.advance(5.0)
+    first.batch(DISTINCT[0], DISTINCT[0], event("INFO", "x", "fine"))  # repeats: dedup into the digest
+    assert first.alerter.held == 4
+    assert_accounted(first)
+
+    first.clock.advance(56.0)  # t0 + 61: the digest is due and the budget reopened
+    first.main.fail_next(PermanentDelivery(400, "invalid_blocks"))
+    first.batch(DISTINCT[5])  # the digest goes first and is refused (4 dropped); then an alert
+    assert (first.alerter.stats.dropped["slack_permanent_error"], first.alerter.held) == (4, 0)
+    assert first.main.texts[-1].startswith("[ERROR] mail-api")
+    assert_accounted(first)
+
+    first.main.fail_next(PermanentDelivery(404, "channel_not_found"))
+    first.batch(DISTINCT[6])  # refused: dropped, its claim released
+    assert first.alerter.stats.dropped["slack_permanent_error"] == 5
+    assert_accounted(first)
+
+    first.clock.advance(1.0)
+    first.batch(DISTINCT[6])  # claim free again, but the budget is spent (3 attempts at t0 + 61): held
+    assert first.alerter.held == 1
+    assert_accounted(first)
+
+    again = Rig(state=state, clock=first.clock)  # a restart (or lease move): the first batch is read again
+    first.clock.advance(8.0)  # t0 + 70
+    again.alerter.handle_batch(batch1)
+    stats = again.alerter.stats
+    assert stats.already_delivered == 3  # the three alerts that reached Slack
+    assert again.alerter.held == 2  # the two throttled at t0 were never delivered (their digest was refused)
+    assert_accounted(again)
+
+    first.clock.advance(60.0)  # t0 + 130: both pending digests are due, the budget has room for both
+    first.alerter.tick()
+    again.alerter.tick()
+    assert (first.alerter.held, again.alerter.held) == (0, 0)
+    assert_accounted(first)
+    assert_accounted(again)
+    assert alert_events(first) == 5 + 2 + 1 + 1 + 1
+    assert alert_events(again) == 5
+    assert first.alerter.stats.as_dict()["digested_events"] == 1
+    assert (stats.digested_events, stats.digests_sent) == (2, 1)
