@@ -22,7 +22,7 @@ from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from consumer.errors import PermanentDelivery, RetryableDelivery
-from consumer.model import Alert, Dropped, Level, RecordRef
+from consumer.model import Alert, Dropped, Level, RecordRef, position
 from consumer.pipeline.decode import decode
 from consumer.pipeline.digest import Digest
 from consumer.pipeline.filter import is_alert
@@ -74,8 +74,15 @@ class Stats:
 
 @dataclass
 class _Group:
-    first: Alert
-    count: int = 0
+    alerts: list[Alert] = field(default_factory=list)
+
+    @property
+    def first(self) -> Alert:
+        return self.alerts[0]
+
+    @property
+    def count(self) -> int:
+        return len(self.alerts)
 
 
 class Alerter:
@@ -115,7 +122,7 @@ class Alerter:
         groups: dict[str, _Group] = {}
         for record in records:
             for alert in self._alerts_in(record):
-                groups.setdefault(fingerprint(alert.event), _Group(alert)).count += 1
+                groups.setdefault(fingerprint(alert.event), _Group()).alerts.append(alert)
         for fp, group in groups.items():
             self._alert(fp, group)
 
@@ -166,10 +173,10 @@ class Alerter:
     def _alert(self, fp: str, group: _Group) -> None:
         now = self._clock()
         sender = self._sender(group.first.event.level)
-        key = group.first.ref.key
-        if self._state.was_delivered(key):
-            self.stats.already_delivered += group.count  # a re-read after a restart or a lease move
+        group = self._not_yet_delivered(group)
+        if not group.alerts:
             return
+        key = group.first.ref.key
         if not self._state.claim_fingerprint(fp, key, now, self._dedup_window):
             self._digest.add(group.first, now, group.count)  # the same problem alerted recently
             return
@@ -178,23 +185,36 @@ class Alerter:
             self._digest.add(group.first, now, group.count)  # over budget
             return
         if self._deliver(render_alert(group.first, self._tz, repeat=group.count), sender):
-            self._state.mark_delivered(key, self._clock())
+            self._state.mark_delivered(key, self._clock(), group.alerts[-1].ref.key)
             self.stats.alerts_sent += 1
             self.stats.alerted_events += group.count
         else:
             self._state.release_fingerprint(fp, key)
             self.stats.dropped["slack_permanent_error"] += group.count
 
+    def _not_yet_delivered(self, group: _Group) -> _Group:
+        """Drop what an earlier message already covered: a re-read after a restart or a lease move."""
+        while group.alerts:
+            through = self._state.delivered_through(group.first.ref.key)
+            if through is None:
+                return group
+            rest = [a for a in group.alerts if a.ref.position > position(through)]
+            self.stats.already_delivered += group.count - len(rest)
+            group = _Group(rest)
+        return group
+
     def _send_digest(self) -> None:
         digest, self._digest = self._digest, Digest()
         now = self._clock()
         key = f"digest/{digest.first_key}"
-        if self._state.was_delivered(key):
+        # A digest keeps counts, not events: a re-read that rebuilds one with the same first event is taken as the
+        # same digest (its count may differ if the batches split differently; nothing is posted twice).
+        if self._state.delivered_through(key) is not None:
             self.stats.already_delivered += digest.total
             return
         payload = render_digest(digest.total, digest.top(), max(now - (digest.started_at or now), WINDOW_SECONDS))
         if self._deliver(payload, self._sender(Level.ERROR)):
-            self._state.mark_delivered(key, self._clock())
+            self._state.mark_delivered(key, self._clock(), digest.last_key)
             self.stats.digests_sent += 1
             self.stats.digested_events += digest.total
         else:

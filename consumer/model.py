@@ -51,6 +51,16 @@ class RecordRef:
     def key(self) -> str:
         return f"{self.shard_id}/{self.sequence_number}/{self.sub_sequence_number}/{self.line}"
 
+    @property
+    def position(self) -> tuple[int, int, int]:
+        return position(self.key)
+
+
+def position(key: str) -> tuple[int, int, int]:
+    """Order of events within a shard, from a ``RecordRef.key``."""
+    _, sequence, sub, line = key.rsplit("/", 3)
+    return int(sequence), int(sub), int(line)
+
 
 @dataclass(frozen=True)
 class Alert:

@@ -613,3 +613,18 @@ def test_accounting_invariant_across_throttle_dedup_permanent_error_and_re_read(
     assert alert_events(again) == 5
     assert first.alerter.stats.as_dict()["digested_events"] == 1
     assert (stats.digested_events, stats.digests_sent) == (2, 1)
+
+
+def test_a_re_read_skips_only_the_events_the_earlier_alert_covered() -> None:
+    """Record 1 alerted; then a crash. The re-read batch holds record 1 and a repeat in record 2: record 1 is
+    already delivered, record 2's occurrence is still accounted for (folded into the digest), not lost."""
+    first = Rig(limit=5)
+    first.alerter.handle_batch([first.record(event("ERROR", "pay", "db timeout after 30ms"))])
+    assert first.alerter.stats.alerts_sent == 1
+
+    again = Rig(state=first.state, clock=first.clock)  # a new process after the crash, same shared state
+    again.batch(event("ERROR", "pay", "db timeout after 30ms"), event("ERROR", "pay", "db timeout after 45ms"))
+
+    stats = again.alerter.stats
+    assert (stats.already_delivered, stats.alerts_sent, again.alerter.held) == (1, 0, 1)
+    assert again.main.texts == []

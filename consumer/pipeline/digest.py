@@ -16,6 +16,7 @@ class Digest:
     counts: Counter[tuple[str, str, str]] = field(default_factory=Counter)
     started_at: float | None = None
     first_key: str = ""
+    last_key: str = ""
 
     @property
     def total(self) -> int:
@@ -26,6 +27,7 @@ class Digest:
         self.counts[(event.level.value, event.service or "unknown", template(event.message)[:300])] += count
         if self.started_at is None:
             self.started_at, self.first_key = now, alert.ref.key
+        self.last_key = alert.ref.key
 
     def top(self, n: int = TOP_N) -> list[tuple[str, str, str, int]]:
         """(level, service, message, count), most frequent first, grouped by service in the rendering."""

@@ -18,13 +18,13 @@ def escape(text: str) -> str:
 
 
 def truncate(text: str, limit: int, marker: str = " " + ELLIPSIS + " (truncated)") -> tuple[str, bool]:
-    """Cut ``text`` to at most ``limit`` characters, visibly; returns whether it cut."""
+    """Cut ``text`` to at most ``limit`` characters, visibly when there is room for the marker; returns whether
+    it cut. Never leaves half an escape such as "&am"."""
     if len(text) <= limit:
         return text, False
-    if limit <= len(marker):
-        return text[:limit], True
-    keep = max(0, limit - len(marker))
-    cut = text[:keep]
-    if cut.endswith("&") or re.search(r"&[a-z]{0,3}$", cut):  # never leave half an escape like "&am"
-        cut = cut[: cut.rfind("&")]
-    return cut + marker, True
+    room_for_marker = limit >= len(marker)
+    cut = text[: limit - len(marker) if room_for_marker else limit]
+    half = re.search(r"&[a-z]{0,3}$", cut)
+    if half:
+        cut = cut[: half.start()]
+    return cut + (marker if room_for_marker else ""), True

@@ -75,7 +75,7 @@ def render_alert(alert: Alert, display_tz: ZoneInfo, repeat: int = 1) -> Payload
     blocks.append({"type": "context", "elements": [_mrkdwn(f"shard {escape(alert.ref.shard_id)} · "
                                                            f"seq {escape(alert.ref.sequence_number)}")]})
     times = f" (x{repeat})" if repeat > 1 else ""
-    text = truncate(f"[{level}] {escape(service)}: {message}{times}", SECTION_TEXT_LIMIT)[0]
+    text = truncate(f"[{escape(level)}] {escape(service)}: {message}{times}", SECTION_TEXT_LIMIT)[0]
     return {"text": text, "blocks": blocks[:MAX_BLOCKS]}
 
 

@@ -6,7 +6,8 @@ Items:
   concurrency; a lost race re-reads). Every processor of every worker shares the one budget.
 - ``fp#<fingerprint>``: ``at`` = when its last alert was claimed, ``owner`` = that alert's idempotency key;
   claimed with a conditional put (free, expired, or already ours after a re-read), deleted if not sent.
-- ``sent#<shard/seq/sub/line>``: an alert that reached Slack (idempotency across re-reads); kept a week.
+- ``sent#<shard/seq/sub/line>``: a message that reached Slack (idempotency across re-reads), keyed by its first
+  event, with ``through`` = its last event (an alert may fold several); kept a week.
 
 A small local cache of claimed fingerprints keeps DynamoDB off the per-event path during a burst.
 """
@@ -24,6 +25,7 @@ log = logging.getLogger("cali.state")
 
 DELIVERED_TTL_SECONDS = 7 * 24 * 3600
 RACE_RETRIES = 20
+CLAIM_CACHE_SECONDS = 10.0
 
 
 def _conditional_failed(exc: ClientError) -> bool:
@@ -80,7 +82,8 @@ class DynamoState:
                 raise
             response: dict[str, Any] = dict(exc.response)
             old = response.get("Item", {}).get("at", {}).get("N")
-            self._claimed_until[fingerprint] = (float(old) if old else now) + window
+            # remember the other claim for a while (not its whole window: its owner may release it)
+            self._claimed_until[fingerprint] = min((float(old) if old else now) + window, now + CLAIM_CACHE_SECONDS)
             return False
         return True
 
@@ -93,12 +96,15 @@ class DynamoState:
             if not _conditional_failed(exc):
                 raise
 
-    def was_delivered(self, key: str) -> bool:
+    def delivered_through(self, key: str) -> str | None:
         item = self._db.get_item(TableName=self._table, Key={"pk": {"S": f"sent#{key}"}}, ConsistentRead=True)
-        return "Item" in item
+        if "Item" not in item:
+            return None
+        return str(item["Item"].get("through", {}).get("S", key))
 
-    def mark_delivered(self, key: str, now: float) -> None:
+    def mark_delivered(self, key: str, now: float, through: str) -> None:
         self._db.put_item(TableName=self._table, Item={"pk": {"S": f"sent#{key}"}, "at": {"N": repr(now)},
+                                                       "through": {"S": through},
                                                        "expires_at": {"N": str(int(now + DELIVERED_TTL_SECONDS))}})
 
 

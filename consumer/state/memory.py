@@ -11,7 +11,7 @@ class MemoryState:
         self._window = window
         self._sent: dict[str, list[float]] = {}
         self._fingerprints: dict[str, tuple[float, str]] = {}
-        self._delivered: set[str] = set()
+        self._delivered: dict[str, str] = {}
 
     def try_acquire(self, webhook: str, now: float) -> bool:
         admitted = admit(self._sent.get(webhook, []), now, self._limit, self._window)
@@ -32,8 +32,8 @@ class MemoryState:
         if claim is not None and claim[1] == owner:
             del self._fingerprints[fingerprint]
 
-    def was_delivered(self, key: str) -> bool:
-        return key in self._delivered
+    def delivered_through(self, key: str) -> str | None:
+        return self._delivered.get(key)
 
-    def mark_delivered(self, key: str, now: float) -> None:
-        self._delivered.add(key)
+    def mark_delivered(self, key: str, now: float, through: str) -> None:
+        self._delivered[key] = through
