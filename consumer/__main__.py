@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 import boto3
 from amazon_kclpy import kcl
+from botocore.config import Config
 
 from consumer import logs
 from consumer.alerter import Alerter
@@ -41,14 +42,16 @@ def build_processor(settings: Settings) -> AlertRecordProcessor:
         senders[Level.WARN] = SlackWebhook(settings.slack_webhook_url_warn, "warn")
     tz = ZoneInfo(settings.display_timezone)
     # The endpoint comes from AWS_ENDPOINT_URL, which boto3 reads itself (empty on real AWS).
-    state = DynamoState(boto3.client("dynamodb", region_name=settings.region), settings.state_table,
-                        settings.throttle_max_per_minute)
+    client_config = Config(connect_timeout=5, read_timeout=10, retries={"mode": "standard", "max_attempts": 3})
+    dynamodb = boto3.client("dynamodb", region_name=settings.region, config=client_config)
+    state = DynamoState(dynamodb, settings.state_table, settings.throttle_max_per_minute)
 
     def make_alerter(shard_id: str) -> Alerter:
         logs.context.fields["shard_id"] = shard_id
         return Alerter(levels=settings.alert_levels, state=state, senders=senders, display_tz=tz, clock=time.time,
                        sleep=time.sleep, dedup_window=settings.dedup_window_seconds,
-                       digest_interval=settings.digest_interval_seconds)
+                       digest_interval=settings.digest_interval_seconds,
+                       owner=f"{settings.worker_id}/{shard_id}/{os.getpid()}")
 
     return AlertRecordProcessor(make_alerter, clock=time.monotonic,
                                 checkpoint_interval=settings.checkpoint_interval_seconds,

@@ -15,6 +15,7 @@ Accounting: alerted_events + digested_events + already_delivered + dropped["slac
 from __future__ import annotations
 
 import logging
+import uuid
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence, Set
 from dataclasses import dataclass, field
@@ -35,7 +36,11 @@ from consumer.state import AlertState
 log = logging.getLogger("cali.alerter")
 
 BACKOFF_START_SECONDS = 0.5
-BACKOFF_MAX_SECONDS = 30.0
+BACKOFF_MAX_SECONDS = 15.0
+# A send claim (see AlertState.begin_send) not refreshed for this long belongs to a dead processor. It must exceed
+# one post's worst case (slack.py: ~4 attempts of 5 s, a Retry-After of 20 s) plus one backoff sleep.
+SEND_STALE_SECONDS = 75.0
+BUSY_POLL_SECONDS = 2.0
 
 
 class Sender(Protocol):
@@ -97,6 +102,8 @@ class Alerter:
         sleep: Callable[[float], None],
         dedup_window: float = 300.0,
         digest_interval: float = WINDOW_SECONDS,
+        owner: str | None = None,
+        send_stale_after: float = SEND_STALE_SECONDS,
     ) -> None:
         self._levels = levels
         self._state = state
@@ -106,6 +113,8 @@ class Alerter:
         self._sleep = sleep
         self._dedup_window = dedup_window
         self._digest_interval = digest_interval
+        self._owner = owner or uuid.uuid4().hex
+        self._stale_after = send_stale_after
         self._digest = Digest()
         self.stats = Stats()
 
@@ -184,8 +193,13 @@ class Alerter:
             self._state.release_fingerprint(fp, key)
             self._digest.add(group.first, now, group.count)  # over budget
             return
-        if self._deliver(render_alert(group.first, self._tz, repeat=group.count), sender):
-            self._state.mark_delivered(key, self._clock(), group.alerts[-1].ref.key)
+        through = self._begin(key)
+        if through is not None:  # another processor of this shard sent it meanwhile
+            self._alert(fp, self._not_yet_delivered(group))
+            return
+        delivered = self._deliver(render_alert(group.first, self._tz, repeat=group.count), sender, key)
+        self._state.end_send(key, self._owner, self._clock(), group.alerts[-1].ref.key)
+        if delivered:
             self.stats.alerts_sent += 1
             self.stats.alerted_events += group.count
         else:
@@ -203,18 +217,32 @@ class Alerter:
             group = _Group(rest)
         return group
 
+    def _begin(self, key: str) -> str | None:
+        """Take the send claim for ``key``: None when this processor may post; else the ended message's ``through``.
+        Waits while another live processor holds the claim (until it ends the message or its claim goes stale)."""
+        waited = False
+        while True:
+            started, through = self._state.begin_send(key, self._owner, self._clock(), self._stale_after)
+            if started or through is not None:
+                return through
+            if not waited:
+                log.info("message %s is being posted by another processor; waiting for it", key)
+                waited = True
+            self._sleep(BUSY_POLL_SECONDS)
+
     def _send_digest(self) -> None:
         digest, self._digest = self._digest, Digest()
         now = self._clock()
         key = f"digest/{digest.first_key}"
         # A digest keeps counts, not events: a re-read that rebuilds one with the same first event is taken as the
         # same digest (its count may differ if the batches split differently; nothing is posted twice).
-        if self._state.delivered_through(key) is not None:
+        if self._state.delivered_through(key) is not None or self._begin(key) is not None:
             self.stats.already_delivered += digest.total
             return
         payload = render_digest(digest.total, digest.top(), max(now - (digest.started_at or now), WINDOW_SECONDS))
-        if self._deliver(payload, self._sender(Level.ERROR)):
-            self._state.mark_delivered(key, self._clock(), digest.last_key)
+        delivered = self._deliver(payload, self._sender(Level.ERROR), key)
+        self._state.end_send(key, self._owner, self._clock(), digest.last_key)
+        if delivered:
             self.stats.digests_sent += 1
             self.stats.digested_events += digest.total
         else:
@@ -223,9 +251,9 @@ class Alerter:
     def _sender(self, level: Level) -> Sender:
         return self._senders.get(level) or self._senders[Level.ERROR]
 
-    def _deliver(self, payload: Mapping[str, Any], sender: Sender) -> bool:
+    def _deliver(self, payload: Mapping[str, Any], sender: Sender, key: str) -> bool:
         """True once delivered; False on a permanent error. Retryable errors are retried with backoff, without
-        end: an outage must not move the checkpoint past undelivered alerts."""
+        end: an outage must not move the checkpoint past undelivered alerts. The send claim is kept fresh."""
         delay = BACKOFF_START_SECONDS
         while True:
             try:
@@ -239,3 +267,4 @@ class Alerter:
                 log.warning("slack %s unavailable (%s); retrying in %.1fs", sender.name, exc, delay)
                 self._sleep(delay)
                 delay = min(delay * 2, BACKOFF_MAX_SECONDS)
+                self._state.keep_sending(key, self._owner, self._clock())

@@ -26,12 +26,17 @@ def ensure_stream(kinesis: Any, name: str, shards: int, timeout: float = 30.0) -
         time.sleep(0.2)
 
 
-def seed_leases(dynamodb: Any, app_name: str, shards: Sequence[Mapping[str, Any]]) -> bool:
+def seed_leases(dynamodb: Any, app_name: str, shards: Sequence[Mapping[str, Any]],
+                owners: Sequence[str] = ()) -> bool:
     """Write one lease per open shard before the KCL's first start, as the KCL itself would.
 
     A KCL 3 worker facing an empty lease table waits a random 1-30 s before syncing shards
     (``Scheduler.shouldInitiateLeaseSync``; no property controls it). Seeded leases start it in ~5 s
     (DESIGN.md). Only done when the lease table does not exist yet; the KCL adds its GSI itself.
+
+    ``owners``: worker ids to hand the leases to, round robin. KCL 3.1.3 balances leases between workers by their
+    CPU use, which it cannot measure off AWS (no EC2/ECS/EKS metadata): a second worker started later stays idle
+    until the first fails. A known fleet can be given its shares up front.
     """
     try:
         dynamodb.create_table(
@@ -43,9 +48,8 @@ def seed_leases(dynamodb: Any, app_name: str, shards: Sequence[Mapping[str, Any]
     except dynamodb.exceptions.ResourceInUseException:
         return False
     dynamodb.get_waiter("table_exists").wait(TableName=app_name, WaiterConfig={"Delay": 1, "MaxAttempts": 30})
-    for shard in shards:
-        if shard.get("SequenceNumberRange", {}).get("EndingSequenceNumber"):
-            continue  # closed shard: the KCL finds it through its children
+    open_shards = [s for s in shards if not s.get("SequenceNumberRange", {}).get("EndingSequenceNumber")]
+    for index, shard in enumerate(open_shards):  # closed shards: the KCL finds them through their children
         item: dict[str, Any] = {
             "leaseKey": {"S": shard["ShardId"]},
             "leaseCounter": {"N": "0"},
@@ -55,8 +59,10 @@ def seed_leases(dynamodb: Any, app_name: str, shards: Sequence[Mapping[str, Any]
             "startingHashKey": {"S": shard["HashKeyRange"]["StartingHashKey"]},
             "endingHashKey": {"S": shard["HashKeyRange"]["EndingHashKey"]},
         }
+        if owners:
+            item["leaseOwner"] = {"S": owners[index % len(owners)]}
         if shard.get("ParentShardId"):
             item["parentShardId"] = {"SS": [shard["ParentShardId"]]}
         dynamodb.put_item(TableName=app_name, Item=item)
-    log.info("seeded %d leases in %s", len(shards), app_name)
+    log.info("seeded %d leases in %s", len(open_shards), app_name)
     return True

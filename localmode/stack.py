@@ -6,6 +6,7 @@ import logging
 import shutil
 import sys
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -70,12 +71,12 @@ class Stack:
         wait_until(lambda: port_open(host, port) and port_open(host, tls_port), 30, "emulator", alive=child.alive)
         return child
 
-    def create_resources(self) -> list[dict[str, Any]]:
+    def create_resources(self, owners: Sequence[str] = ()) -> list[dict[str, Any]]:
         s = self.settings
         shards = ensure_stream(self.client("kinesis"), s.stream_name, s.stream_shards)
         dynamodb = self.client("dynamodb")
         ensure_table(dynamodb, s.state_table)
-        seed_leases(dynamodb, s.app_name, shards)
+        seed_leases(dynamodb, s.app_name, shards, owners)
         return shards
 
     def start_receiver(self) -> Child | None:

@@ -246,15 +246,30 @@ def test_delivered_marks_are_shared_and_kept_a_week(db: Any, table: str,
     key = "shardId-000000000000/49659000000000000000000000000000000000000000000000000001/0/0"
     through = key.replace("/0/0", "/0/3")
     assert a.delivered_through(key) is None
-    a.mark_delivered(key, BASE, through)
+    assert a.begin_send(key, "a", BASE, 60.0) == (True, None)
+    assert b.begin_send(key, "b", BASE + 1.0, 60.0) == (False, None)  # a is posting it
+    a.end_send(key, "a", BASE, through)
     assert (a.delivered_through(key), b.delivered_through(key)) == (through, through)
+    assert b.begin_send(key, "b", BASE + 2.0, 60.0) == (False, through)  # ended: never posted twice
     assert b.delivered_through(key.replace("/0/0", "/0/1")) is None  # another line of the same record
     assert b.delivered_through(f"digest/{key}") is None  # a digest's key is its own
-    b.mark_delivered(f"digest/{key}", BASE + 1.0, key)
+    b.end_send(f"digest/{key}", "b", BASE + 1.0, key)
     assert a.delivered_through(f"digest/{key}") == key
     stored = item(db, table, f"sent#{key}")
     assert stored is not None
     assert (float(stored["at"]["N"]), int(stored["expires_at"]["N"])) == (BASE, int(BASE + DELIVERED_TTL_SECONDS))
+
+
+def test_a_stale_send_claim_is_taken_over_and_a_fresh_one_is_kept_fresh(new_state: Callable[[], DynamoState]) -> None:
+    """A crashed processor's claim goes stale; a live one refreshes its claim while it retries."""
+    a, b = new_state(), new_state()
+    key = "shardId-000000000001/7/0/0"
+    assert a.begin_send(key, "a", BASE, 60.0) == (True, None)
+    a.keep_sending(key, "a", BASE + 50.0)
+    assert b.begin_send(key, "b", BASE + 100.0, 60.0) == (False, None)  # refreshed at +50: not stale at +100
+    assert b.begin_send(key, "b", BASE + 111.0, 60.0) == (True, None)  # a went quiet: b takes over
+    a.keep_sending(key, "a", BASE + 112.0)  # a zombie's refresh does not steal it back
+    assert a.begin_send(key, "a", BASE + 113.0, 60.0) == (False, None)
 
 
 # -- two shards' alerters on one table -----------------------------------------------------------------------------

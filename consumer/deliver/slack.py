@@ -29,9 +29,11 @@ from consumer.errors import PermanentDelivery, RetryableDelivery
 
 log = logging.getLogger("cali.slack")
 
-REQUEST_TIMEOUT_SECONDS = 10
-RETRIES_PER_POST = 2  # per handler, inside one post(); the processor's backoff loop handles longer outages
-MAX_RETRY_AFTER_SECONDS = 30  # a longer Retry-After is left to the processor's backoff instead of blocking here
+# One post() stays bounded (~4 attempts of 5 s, plus a Retry-After of 20 s at most): the processor's backoff loop
+# handles longer outages, and its send claim must not go stale meanwhile (alerter.SEND_STALE_SECONDS).
+REQUEST_TIMEOUT_SECONDS = 5
+RETRIES_PER_POST = 1  # per handler
+MAX_RETRY_AFTER_SECONDS = 20
 
 
 class Outcome(StrEnum):

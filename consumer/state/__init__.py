@@ -25,7 +25,21 @@ class AlertState(Protocol):
         ...
 
     def delivered_through(self, key: str) -> str | None:
-        """If a message keyed ``key`` reached Slack: the key of the last event it covered."""
+        """If a message keyed ``key`` ended (reached Slack, or was refused for good): its last event's key."""
         ...
 
-    def mark_delivered(self, key: str, now: float, through: str) -> None: ...
+    def begin_send(self, key: str, owner: str, now: float, stale_after: float) -> tuple[bool, str | None]:
+        """Claim the right to post message ``key`` (conditional write before posting).
+
+        (True, None): post it. (False, through): it already ended. (False, None): another live processor is
+        posting it (a zombie after a lease move, or a crashed one whose claim is not ``stale_after`` old yet).
+        """
+        ...
+
+    def keep_sending(self, key: str, owner: str, now: float) -> None:
+        """Refresh the claim while retrying, so that nobody takes it over as stale."""
+        ...
+
+    def end_send(self, key: str, owner: str, now: float, through: str) -> None:
+        """The message ended: delivered, or refused for good. ``through``: the last event it covered."""
+        ...

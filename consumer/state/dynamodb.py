@@ -6,8 +6,11 @@ Items:
   concurrency; a lost race re-reads). Every processor of every worker shares the one budget.
 - ``fp#<fingerprint>``: ``at`` = when its last alert was claimed, ``owner`` = that alert's idempotency key;
   claimed with a conditional put (free, expired, or already ours after a re-read), deleted if not sent.
-- ``sent#<shard/seq/sub/line>``: a message that reached Slack (idempotency across re-reads), keyed by its first
-  event, with ``through`` = its last event (an alert may fold several); kept a week.
+- ``sent#<shard/seq/sub/line>``: one Slack message, keyed by its first event (idempotency across re-reads).
+  Written ``status = sending`` with a conditional put BEFORE posting (so two processors of one shard, e.g. a
+  zombie after a lease move, never both post) and ``status = done, through = <its last event>`` after (an
+  alert may fold several events). A ``sending`` claim older than ``stale_after`` (its owner crashed) may be
+  taken over. Kept a week.
 
 A small local cache of claimed fingerprints keeps DynamoDB off the per-event path during a burst.
 """
@@ -15,9 +18,11 @@ A small local cache of claimed fingerprints keeps DynamoDB off the per-event pat
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from consumer.pipeline.throttle import WINDOW_SECONDS, admit
 
@@ -28,13 +33,51 @@ RACE_RETRIES = 20
 CLAIM_CACHE_SECONDS = 10.0
 
 
+BACKOFF_MAX_SECONDS = 30.0
+_TRANSIENT_CODES = {"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded",
+                    "InternalServerError", "ServiceUnavailable", "TransactionInProgressException"}
+
+
 def _conditional_failed(exc: ClientError) -> bool:
     return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
 
 
+class _Patient:
+    """Wraps a boto3 DynamoDB client: connection trouble and throttling are retried with backoff, without end.
+
+    The state table being unreachable (emulator down, network cut) must stall the processor, not lose a batch:
+    amazon-kclpy reports a batch as processed even if the processor raised.
+    """
+
+    def __init__(self, client: Any, sleep: Callable[[float], None]) -> None:
+        self._client = client
+        self._sleep = sleep
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        call = getattr(self._client, name)
+
+        def patient(**kwargs: Any) -> Any:
+            delay = 0.2
+            while True:
+                try:
+                    return call(**kwargs)
+                except ClientError as exc:
+                    if exc.response.get("Error", {}).get("Code") not in _TRANSIENT_CODES:
+                        raise
+                    problem: Exception = exc
+                except BotoCoreError as exc:
+                    problem = exc
+                log.warning("state table %s failed (%s); retrying in %.1fs", name, problem, delay)
+                self._sleep(delay)
+                delay = min(delay * 2, BACKOFF_MAX_SECONDS)
+
+        return patient
+
+
 class DynamoState:
-    def __init__(self, client: Any, table: str, limit: int, window: float = WINDOW_SECONDS) -> None:
-        self._db = client
+    def __init__(self, client: Any, table: str, limit: int, window: float = WINDOW_SECONDS,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self._db = _Patient(client, sleep)
         self._table = table
         self._limit = limit
         self._window = window
@@ -98,12 +141,49 @@ class DynamoState:
 
     def delivered_through(self, key: str) -> str | None:
         item = self._db.get_item(TableName=self._table, Key={"pk": {"S": f"sent#{key}"}}, ConsistentRead=True)
-        if "Item" not in item:
+        found = item.get("Item")
+        if found is None or found.get("status", {}).get("S") != "done":
             return None
-        return str(item["Item"].get("through", {}).get("S", key))
+        return str(found.get("through", {}).get("S", key))
 
-    def mark_delivered(self, key: str, now: float, through: str) -> None:
-        self._db.put_item(TableName=self._table, Item={"pk": {"S": f"sent#{key}"}, "at": {"N": repr(now)},
+    def begin_send(self, key: str, owner: str, now: float, stale_after: float) -> tuple[bool, str | None]:
+        try:
+            self._db.put_item(
+                TableName=self._table,
+                Item={"pk": {"S": f"sent#{key}"}, "status": {"S": "sending"}, "owner": {"S": owner},
+                      "at": {"N": repr(now)}, "expires_at": {"N": str(int(now + DELIVERED_TTL_SECONDS))}},
+                ConditionExpression=("attribute_not_exists(pk) OR "
+                                     "(#status = :sending AND (#owner = :owner OR #at < :stale))"),
+                ExpressionAttributeNames={"#status": "status", "#owner": "owner", "#at": "at"},
+                ExpressionAttributeValues={":sending": {"S": "sending"}, ":owner": {"S": owner},
+                                           ":stale": {"N": repr(now - stale_after)}},
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+            return True, None
+        except ClientError as exc:
+            if not _conditional_failed(exc):
+                raise
+            response: dict[str, Any] = dict(exc.response)
+            old: dict[str, Any] = response.get("Item", {})
+            if old.get("status", {}).get("S") == "done":
+                return False, str(old.get("through", {}).get("S", key))
+            return False, None
+
+    def keep_sending(self, key: str, owner: str, now: float) -> None:
+        try:
+            self._db.update_item(TableName=self._table, Key={"pk": {"S": f"sent#{key}"}},
+                                 UpdateExpression="SET #at = :now",
+                                 ConditionExpression="#status = :sending AND #owner = :owner",
+                                 ExpressionAttributeNames={"#at": "at", "#status": "status", "#owner": "owner"},
+                                 ExpressionAttributeValues={":now": {"N": repr(now)}, ":sending": {"S": "sending"},
+                                                            ":owner": {"S": owner}})
+        except ClientError as exc:
+            if not _conditional_failed(exc):
+                raise
+
+    def end_send(self, key: str, owner: str, now: float, through: str) -> None:
+        self._db.put_item(TableName=self._table, Item={"pk": {"S": f"sent#{key}"}, "status": {"S": "done"},
+                                                       "owner": {"S": owner}, "at": {"N": repr(now)},
                                                        "through": {"S": through},
                                                        "expires_at": {"N": str(int(now + DELIVERED_TTL_SECONDS))}})
 

@@ -11,7 +11,7 @@ class MemoryState:
         self._window = window
         self._sent: dict[str, list[float]] = {}
         self._fingerprints: dict[str, tuple[float, str]] = {}
-        self._delivered: dict[str, str] = {}
+        self._sends: dict[str, tuple[str, str, float, str]] = {}  # key -> (status, owner, at, through)
 
     def try_acquire(self, webhook: str, now: float) -> bool:
         admitted = admit(self._sent.get(webhook, []), now, self._limit, self._window)
@@ -33,7 +33,22 @@ class MemoryState:
             del self._fingerprints[fingerprint]
 
     def delivered_through(self, key: str) -> str | None:
-        return self._delivered.get(key)
+        send = self._sends.get(key)
+        return send[3] if send is not None and send[0] == "done" else None
 
-    def mark_delivered(self, key: str, now: float, through: str) -> None:
-        self._delivered[key] = through
+    def begin_send(self, key: str, owner: str, now: float, stale_after: float) -> tuple[bool, str | None]:
+        send = self._sends.get(key)
+        if send is not None and send[0] == "done":
+            return False, send[3]
+        if send is not None and send[1] != owner and now - send[2] < stale_after:
+            return False, None
+        self._sends[key] = ("sending", owner, now, "")
+        return True, None
+
+    def keep_sending(self, key: str, owner: str, now: float) -> None:
+        send = self._sends.get(key)
+        if send is not None and send[:2] == ("sending", owner):
+            self._sends[key] = ("sending", owner, now, "")
+
+    def end_send(self, key: str, owner: str, now: float, through: str) -> None:
+        self._sends[key] = ("done", owner, now, through)

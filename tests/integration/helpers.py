@@ -58,7 +58,13 @@ def put_lines(kinesis: Any, stream: str, payloads: Iterable[bytes]) -> int:
     pending = [{"Data": data, "PartitionKey": uuid.uuid4().hex} for data in payloads]
     total = len(pending)
     while pending:
-        batch, pending = pending[:500], pending[500:]
+        size, count = 0, 0
+        for entry in pending[:500]:  # PutRecords: 500 records and 5 MiB at most
+            size += len(entry["Data"]) + len(entry["PartitionKey"])
+            if size > 4 * 1024 * 1024 and count:
+                break
+            count += 1
+        batch, pending = pending[:count], pending[count:]
         result = kinesis.put_records(StreamName=stream, Records=batch)
         pending = [entry for entry, outcome in zip(batch, result["Records"], strict=True)
                    if "ErrorCode" in outcome] + pending

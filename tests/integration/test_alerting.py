@@ -173,7 +173,8 @@ def test_kill_9_mid_stream_then_restart_posts_nothing_twice_and_loses_nothing(
     receiver.clear_faults()
     running_daemon.start()
 
-    found = wait_for(lambda: posted(receiver, marker), lambda c: sum(c.values()) >= 60, TIMEOUT, "all 60 alerts")
+    # the killed processors' send claims must go stale first (alerter.SEND_STALE_SECONDS)
+    found = wait_for(lambda: posted(receiver, marker), lambda c: sum(c.values()) >= 60, TIMEOUT + 90, "all 60 alerts")
     time.sleep(3)
     assert posted(receiver, marker) == Counter(dict.fromkeys(first_messages | second_messages, 1))
     assert found.total() == 60

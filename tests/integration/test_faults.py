@@ -1,0 +1,282 @@
+"""Fault injection on the real pipeline: every ERROR reaches Slack exactly once whatever breaks.
+
+Each test builds its own stream, application and Slack receiver on the session's emulator (moto, whose resharding
+is made Kinesis-like by localmode/moto_patches.py), and its own KCL workers.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from consumer.model import Dropped
+from consumer.pipeline.decode import decode
+from consumer.pipeline.parse import parse_line
+from generator.fluentbit import fluent_bit_record
+from localmode.stack import Stack
+from tests.integration.conftest import Daemon, stack_env
+from tests.integration.helpers import Receiver, event_count, leases, put_lines, wait_for
+from tests.integration.tcp_proxy import TcpProxy
+
+pytestmark = pytest.mark.faults
+
+TIMEOUT = 150.0
+
+
+class SteadyLoad:
+    """A background producer: every tick, some unique ERRORs (each its own service, so nothing folds) + INFO."""
+
+    def __init__(self, stack: Stack, marker: str, errors_per_second: int = 4, info_per_second: int = 16,
+                 client: Any = None) -> None:
+        self.kinesis = client or stack.client("kinesis")
+        self.stream = stack.settings.stream_name
+        self.marker = marker
+        self.errors, self.info = errors_per_second, info_per_second
+        self.expected: set[str] = set()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> SteadyLoad:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        n = 0
+        while not self._stop.wait(0.5):
+            records = []
+            for _ in range(self.errors // 2):
+                n += 1
+                message = f"{self.marker} failure {n}"
+                records.append(fluent_bit_record({"level": "ERROR", "service": f"{self.marker}-{n}",
+                                                  "message": message}))
+                self.expected.add(message)
+            records += [fluent_bit_record({"level": "INFO", "service": "noise", "message": f"ok {i}"})
+                        for i in range(self.info // 2)]
+            put_lines(self.kinesis, self.stream, records)
+
+
+def posted(receiver: Receiver, marker: str) -> Counter[str]:
+    return Counter(text.split(": ", 1)[1] for text in receiver.texts(marker))
+
+
+def owners(stack: Stack) -> Counter[str]:
+    return Counter(str(lease.get("leaseOwner", "-")) for lease in leases(stack.client("dynamodb"),
+                                                                           stack.settings.app_name).values()
+                   if lease.get("checkpoint") != "SHARD_END")
+
+
+@pytest.fixture
+def pipeline(stack: Stack, tmp_path: Path) -> Iterator[Any]:
+    """Factory: a private pipeline (stream with N shards, app, receiver) on the session emulator."""
+    made: list[Stack] = []
+
+    def make(shards: int, endpoint: str | None = None, owners: tuple[str, ...] = ()) -> tuple[Stack, Receiver]:
+        env = stack_env(endpoint or stack.settings.endpoint_url or "", CALI_STREAM_SHARDS=str(shards),
+                        CALI_CHECKPOINT_INTERVAL_SECONDS="2")
+        other = Stack(env=env, run_dir=tmp_path / f"p{len(made)}")
+        made.append(other)
+        other.start_emulator()
+        other.create_resources(owners)
+        other.start_receiver()
+        return other, Receiver(f"http://127.0.0.1:{other.settings.slack_receiver_port}")
+
+    yield make
+    for other in made:
+        other.stop()
+
+
+def wait_all(receiver: Receiver, load: SteadyLoad) -> Counter[str]:
+    wait_for(lambda: posted(receiver, load.marker), lambda c: set(c) >= load.expected, TIMEOUT,
+             f"all {len(load.expected)} ERRORs at Slack")
+    time.sleep(3)  # and nothing more
+    return posted(receiver, load.marker)
+
+
+def test_worker_crash_the_other_worker_takes_over_from_the_checkpoints(pipeline: Any) -> None:
+    stack, receiver = pipeline(4, owners=("worker-one", "worker-two"))  # see seed_leases: KCL 3.1.3 off AWS
+    one, two = Daemon(stack, "worker-one"), Daemon(stack, "worker-two")
+    one.start()
+    two.start()
+    wait_for(lambda: owners(stack),
+             lambda o: o == Counter({"worker-one": 2, "worker-two": 2}), TIMEOUT, "both workers holding leases")
+    with SteadyLoad(stack, f"crash-{uuid.uuid4().hex[:6]}") as load:
+        time.sleep(6)
+        one.kill()  # kill -9 of the daemon and its processors
+        killed = time.monotonic()
+        wait_for(lambda: owners(stack), lambda o: o == Counter({"worker-two": 4}), TIMEOUT,
+                 "worker-two holding all 4 shards")
+        takeover = time.monotonic() - killed
+        time.sleep(4)
+    found = wait_all(receiver, load)
+
+    assert found == Counter(dict.fromkeys(load.expected, 1)), "every ERROR exactly once"
+    assert takeover < 45, f"takeover took {takeover:.1f}s"  # failoverTimeMillis 10 s + lease assignment
+    print(f"\nworker crash: worker-two held all shards {takeover:.1f}s after the kill; {len(found)} ERRORs once each")
+    two.stop()
+
+
+def test_rolling_restart_hands_leases_over_without_loss_or_duplicates(pipeline: Any) -> None:
+    stack, receiver = pipeline(4, owners=("worker-one", "worker-two"))  # see seed_leases: KCL 3.1.3 off AWS
+    one, two = Daemon(stack, "worker-one"), Daemon(stack, "worker-two")
+    one.start()
+    two.start()
+    wait_for(lambda: owners(stack), lambda o: o == Counter({"worker-one": 2, "worker-two": 2}), TIMEOUT,
+             "both workers")
+    with SteadyLoad(stack, f"rolling-{uuid.uuid4().hex[:6]}") as load:
+        for worker in (one, two):
+            time.sleep(3)
+            assert worker.stop() is not None  # SIGTERM: checkpoint, graceful lease handoff
+            worker.start()
+            wait_for(lambda w=worker: owners(stack), lambda o, w=worker: o.get(w.worker_id, 0) >= 1, TIMEOUT,
+                     f"{worker.worker_id} back with leases")
+        time.sleep(3)
+    found = wait_all(receiver, load)
+
+    assert found == Counter(dict.fromkeys(load.expected, 1))
+    one.stop()
+    two.stop()
+
+
+def shard_of(payload: dict[str, Any]) -> str:
+    context = json.dumps(payload["blocks"][-1])
+    match = re.search(r"shard (shardId-\d+)", context)
+    assert match, context
+    return match.group(1)
+
+
+def test_resharding_parents_finish_before_children_and_nothing_is_lost(pipeline: Any) -> None:
+    stack, receiver = pipeline(2)
+    worker = Daemon(stack, "worker-reshard")
+    worker.start()
+    kinesis = stack.client("kinesis")
+    name = stack.settings.stream_name
+    with SteadyLoad(stack, f"reshard-{uuid.uuid4().hex[:6]}") as load:
+        wait_for(lambda: posted(receiver, load.marker), lambda c: len(c) >= 4, TIMEOUT, "first alerts")
+        first = kinesis.list_shards(StreamName=name)["Shards"][0]
+        middle = (int(first["HashKeyRange"]["StartingHashKey"]) + int(first["HashKeyRange"]["EndingHashKey"])) // 2
+        kinesis.split_shard(StreamName=name, ShardToSplit=first["ShardId"], NewStartingHashKey=str(middle))
+        time.sleep(6)
+        children = [s for s in kinesis.list_shards(StreamName=name)["Shards"]
+                    if s.get("ParentShardId") == first["ShardId"]]
+        kinesis.merge_shards(StreamName=name, ShardToMerge=children[0]["ShardId"],
+                             AdjacentShardToMerge=children[1]["ShardId"])
+        time.sleep(6)
+    found = wait_all(receiver, load)
+
+    assert found == Counter(dict.fromkeys(load.expected, 1))
+    table = wait_for(lambda: leases(stack.client("dynamodb"), stack.settings.app_name),
+                     lambda t: all(t.get(c["ShardId"], {}).get("checkpoint") == "SHARD_END" for c in children)
+                     and t.get(first["ShardId"], {}).get("checkpoint") == "SHARD_END", 60,
+                     "split parent and merged children checkpointed at SHARD_END")
+    assert len(table) == 5  # 2 original, 2 split children, 1 merged
+    times: dict[str, list[float]] = {}
+    for message in receiver.messages():
+        if load.marker in message["payload"]["text"]:
+            times.setdefault(shard_of(message["payload"]), []).append(message["received_at"])
+    parent, kids = first["ShardId"], [c["ShardId"] for c in children]
+    for kid in kids:
+        if kid in times:
+            assert max(times[parent]) <= min(times[kid]), "a child started before its parent finished"
+    worker.stop()
+
+
+def test_endpoint_outage_of_20s_the_consumer_backs_off_and_recovers(stack: Stack, pipeline: Any) -> None:
+    """Kinesis and DynamoDB unreachable for 20 s (a proxy in front of the emulator is cut); records keep
+    arriving in the stream meanwhile. No restart: the consumer recovers, nothing lost, nothing doubled."""
+    _, emulator_port = stack.settings.endpoint_url.rsplit(":", 1)  # type: ignore[union-attr]
+    proxy = TcpProxy(int(emulator_port))
+    try:
+        other, receiver = pipeline(2, endpoint=f"http://127.0.0.1:{proxy.port}")
+        worker = Daemon(other, "worker-outage")
+        worker.start()
+        direct = stack.client("kinesis")  # the producer does not go through the cut proxy
+        with SteadyLoad(other, f"outage-{uuid.uuid4().hex[:6]}", client=direct) as load:
+            wait_for(lambda: posted(receiver, load.marker), lambda c: len(c) >= 4, TIMEOUT, "first alerts")
+            proxy.cut()
+            time.sleep(20)
+            proxy.restore()
+            time.sleep(5)
+        found = wait_all(receiver, load)
+        assert found == Counter(dict.fromkeys(load.expected, 1))
+        assert worker.child is not None and worker.child.alive(), "recovered without a restart"
+        worker.stop()
+    finally:
+        proxy.close()
+
+
+def poison(i: int) -> bytes:
+    """A hostile record of one of many shapes."""
+    shapes = [
+        b"\xff\xfe\xfa invalid utf-8 " + str(i).encode(),
+        b'{"level":"ERROR","message":"truncated',
+        b'{"a":' * 2000 + b"1" + b"}" * 2000,
+        b'{"level":"INFO","blob":"' + b"x" * (1024 * 1024 - 40) + b'"}' if i % 1000 == 3 else b"{}",
+        b'["ERROR","array","line"]',
+        b'{"level":12345,"message":"number level"}',
+        b'{"level":"INFO","message":"ctl \x01\x02\x1b[31m"}',
+        b"\x00" * 512,
+        b"",
+        b"   \n\t\n",
+    ]
+    return shapes[i % len(shapes)]
+
+
+def test_poison_records_never_crash_and_valid_errors_all_arrive(pipeline: Any) -> None:
+    stack, receiver = pipeline(2)
+    worker = Daemon(stack, "worker-poison")
+    worker.start()
+    marker = f"poison-{uuid.uuid4().hex[:6]}"
+    records: list[bytes] = []
+    valid: set[str] = set()
+    for i in range(10_000):
+        records.append(poison(i) or b"\n")
+        if i % 100 == 0:
+            message = f"{marker} valid {i}"
+            valid.add(message)
+            records.append(fluent_bit_record({"level": "ERROR", "service": f"{marker}-{i}", "message": message}))
+    expected_events = 0
+    dropped: Counter[str] = Counter()
+    for record in records:
+        for line in decode(record).lines:
+            event = parse_line(line)
+            if isinstance(event, Dropped):
+                dropped[event.reason] += 1
+            elif event.level.value in {"ERROR", "WARN"}:
+                expected_events += 1
+    put_lines(stack.client("kinesis"), stack.settings.stream_name, records)
+
+    messages = wait_for(receiver.messages, lambda m: sum(event_count(x["payload"]) for x in m) >= expected_events,
+                        TIMEOUT + 60, f"{expected_events} ERROR/WARN events accounted for")
+    assert sum(event_count(m["payload"]) for m in messages) == expected_events
+    assert set(posted(receiver, marker)) == valid
+    assert worker.child is not None and worker.child.alive()
+    worker.stop()  # the processors log their final stats on shutdown
+    logged: Counter[str] = Counter()
+    for path in stack.supervisor.log_dir.glob("kcl-*.log"):
+        finals: dict[str, dict[str, Any]] = {}
+        for line in path.read_text(errors="replace").splitlines():
+            if line.startswith("{") and '"msg": "stats"' in line:
+                entry = json.loads(line)
+                finals[entry["shard_id"]] = entry["stats"]
+        for stats in finals.values():
+            logged.update(stats["dropped"])
+    assert {k: v for k, v in logged.items() if k != "slack_permanent_error"} == dict(dropped)
+    assert dropped, "the poison produced counted drops"
+    print(f"\npoison: {expected_events} ERROR/WARN accounted for; drops by reason {dict(dropped)}")
+
