@@ -108,27 +108,42 @@ def wait_all(receiver: Receiver, load: SteadyLoad) -> Counter[str]:
     return posted(receiver, load.marker)
 
 
+def leader(stack: Stack) -> str | None:
+    """The worker holding KCL 3's leader lock (DynamoDB lock client item in <app>-CoordinatorState)."""
+    dynamodb = stack.client("dynamodb")
+    try:
+        items = dynamodb.scan(TableName=f"{stack.settings.app_name}-CoordinatorState")["Items"]
+    except dynamodb.exceptions.ResourceNotFoundException:
+        return None  # the KCL has not created it yet
+    return next((i["ownerName"]["S"] for i in items if "ownerName" in i), None)
+
+
 def test_worker_crash_the_other_worker_takes_over_from_the_checkpoints(pipeline: Any) -> None:
+    """kill -9 of the worker that is not the leader: the leader reassigns its leases once they expire.
+
+    (Killing the leader itself delays everything by KCL 3.1.3's leader lock, a hard-coded 2 minutes in
+    DynamoDBLockBasedLeaderDecider; measured 131 s. See the README.)"""
     stack, receiver = pipeline(4, owners=("worker-one", "worker-two"))  # see seed_leases: KCL 3.1.3 off AWS
-    one, two = Daemon(stack, "worker-one"), Daemon(stack, "worker-two")
-    one.start()
-    two.start()
+    workers = {w: Daemon(stack, w) for w in ("worker-one", "worker-two")}
+    for worker in workers.values():
+        worker.start()
     wait_for(lambda: owners(stack),
              lambda o: o == Counter({"worker-one": 2, "worker-two": 2}), TIMEOUT, "both workers holding leases")
+    boss = wait_for(lambda: leader(stack), lambda x: x in workers, TIMEOUT, "a leader")
+    victim = next(w for w in workers if w != boss)
     with SteadyLoad(stack, f"crash-{uuid.uuid4().hex[:6]}") as load:
         time.sleep(6)
-        one.kill()  # kill -9 of the daemon and its processors
+        workers[victim].kill()  # kill -9 of the daemon and its processors
         killed = time.monotonic()
-        wait_for(lambda: owners(stack), lambda o: o == Counter({"worker-two": 4}), TIMEOUT,
-                 "worker-two holding all 4 shards")
+        wait_for(lambda: owners(stack), lambda o: o == Counter({boss: 4}), TIMEOUT, f"{boss} holding all 4 shards")
         takeover = time.monotonic() - killed
         time.sleep(4)
     found = wait_all(receiver, load)
 
     assert found == Counter(dict.fromkeys(load.expected, 1)), "every ERROR exactly once"
-    assert takeover < 45, f"takeover took {takeover:.1f}s"  # failoverTimeMillis 10 s + lease assignment
-    print(f"\nworker crash: worker-two held all shards {takeover:.1f}s after the kill; {len(found)} ERRORs once each")
-    two.stop()
+    assert takeover < 30, f"takeover took {takeover:.1f}s"  # failoverTimeMillis 10 s + lease assignment
+    print(f"\nworker crash: {boss} held all shards {takeover:.1f}s after the kill; {len(found)} ERRORs once each")
+    workers[boss].stop()
 
 
 def test_rolling_restart_hands_leases_over_without_loss_or_duplicates(pipeline: Any) -> None:
