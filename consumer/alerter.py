@@ -174,6 +174,8 @@ class Alerter:
                     log.info("dropped a line of record %s: %s", record.sequence_number, parsed.reason)
                 continue
             self.stats.events[parsed.level.value] += 1
+            if parsed.flaw is not None:
+                self.stats.notes[parsed.flaw] += 1
             if is_alert(parsed, self._levels):
                 ref = RecordRef(record.shard_id, record.sequence_number, record.sub_sequence_number, index)
                 alerts.append(Alert(parsed, ref))

@@ -28,6 +28,7 @@ class LogEvent:
     stack: str | None = None
     host: str | None = None
     container: str | None = None
+    flaw: str | None = None  # what was wrong with the input, though an event could be salvaged (a counter name)
 
 
 @dataclass(frozen=True)

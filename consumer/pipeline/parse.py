@@ -104,6 +104,8 @@ def _from_object(obj: dict[str, Any]) -> LogEvent | Dropped:
         return inner
     if message is None and log is not None:
         message = log
+    if raw_level is None and message is None and not log:
+        return Dropped("no_fields")
     error_type, stack = _error_details(obj)
     return LogEvent(
         level=normalise_level(raw_level),
@@ -116,6 +118,7 @@ def _from_object(obj: dict[str, Any]) -> LogEvent | Dropped:
         stack=stack,
         host=_text(_first(obj, _HOST_KEYS)),
         container=_container_name(obj),
+        flaw=None if raw_level is not None else "no_level",
     )
 
 
@@ -170,11 +173,17 @@ def _from_broken_json(text: str) -> LogEvent:
         raw_level=level.group(1) if level else None,
         message=text,
         service=service.group(1) if service else None,
+        flaw="broken_json",
     )
+
+
+_BINARY = re.compile(r"[\x00-\x08\x0e-\x1f\x7f\ufffd]")
 
 
 def _from_text(text: str) -> LogEvent | Dropped:
     text = _ANSI.sub("", text)[:MAX_FIELD_CHARS]
+    if len(_BINARY.findall(text[:4096])) > len(text[:4096]) * 0.3:
+        return Dropped("binary")
     lines = text.rstrip("\n").split("\n")
     if len(lines) > 1:
         trace = _stack_trace(lines)
@@ -183,7 +192,7 @@ def _from_text(text: str) -> LogEvent | Dropped:
     head = lines[0]
     match = _TEXT_LEVEL.search(head, 0, 120)
     if match is None:
-        return LogEvent(level=Level.UNKNOWN, message=text.rstrip("\n"))
+        return LogEvent(level=Level.UNKNOWN, message=text.rstrip("\n"), flaw="no_level")
     rest = head[match.end():]
     service = None
     bracket = _BRACKETED.match(rest)

@@ -85,6 +85,10 @@ def test_burst_is_throttled_app_wide_and_every_event_is_accounted_for(throttled:
     assert max_in_any_minute([m["received_at"] for m in messages]) <= 5
     alerts = [m["payload"]["text"] for m in messages if not m["payload"]["text"][0].isdigit()]
     assert len(alerts) <= 3  # one per fingerprint within the dedup window
+    span = messages[-1]["received_at"] - messages[0]["received_at"]
+    print(f"\nburst: {len(messages)} messages ({len(alerts)} alerts, {len(messages) - len(alerts)} digests) over "
+          f"{span:.0f}s, at most {max_in_any_minute([m['received_at'] for m in messages])} in any 60 s; "
+          f"they account for {sum(event_count(m['payload']) for m in messages)} of 300 ERRORs")
 
 
 # -- the session pipeline (throttle effectively off) ------------------------------------------------------------

@@ -241,7 +241,7 @@ def poison(i: int) -> bytes:
         b"\xff\xfe\xfa invalid utf-8 " + str(i).encode(),
         b'{"level":"ERROR","message":"truncated',
         b'{"a":' * 2000 + b"1" + b"}" * 2000,
-        b'{"level":"INFO","blob":"' + b"x" * (1024 * 1024 - 40) + b'"}' if i % 1000 == 3 else b"{}",
+        b'{"level":"INFO","blob":"' + b"x" * (1024 * 1024 - 64) + b'"}' if i % 1000 == 3 else b"{}",
         b'["ERROR","array","line"]',
         b'{"level":12345,"message":"number level"}',
         b'{"level":"INFO","message":"ctl \x01\x02\x1b[31m"}',

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import json
+import subprocess
+import sys
 import uuid
 from collections import Counter
 from pathlib import Path
@@ -116,3 +118,24 @@ def test_every_fluent_bit_fixture_record_flows_through(stack: Stack, receiver: R
     assert sum(event_count(p) for p in new) == expected
     payload_text = json.dumps(new)
     assert "<!channel>" not in payload_text and "<@U123>" not in payload_text
+
+
+def test_checkpoints_cli_and_health_check_report_on_the_running_worker(stack: Stack, receiver: Receiver,
+                                                                       running_daemon: Daemon) -> None:
+    marker = f"cli-{uuid.uuid4().hex[:8]}"
+    records, expected = mixed_lines(marker, 8)
+    put_lines(stack.client("kinesis"), stack.settings.stream_name, records)
+    wait_for(lambda: alerted(receiver, marker), lambda c: sum(c.values()) >= len(expected), ALERT_TIMEOUT, "alerts")
+    env = {**stack.env, "CALI_WORKER_ID": WORKER_ID}
+
+    views = wait_for(lambda: [json.loads(line) for line in subprocess.run(
+        [sys.executable, "-m", "consumer.checkpoints", "--json"], env=env, capture_output=True, text=True,
+        check=True).stdout.splitlines()], lambda v: all(x["checkpoint"].isdigit() for x in v), 30, "checkpoints")
+    assert {v["owner"] for v in views} == {WORKER_ID}
+    assert all(v["lease_counter"] > 0 and v["millis_behind_tip"] is not None for v in views)
+
+    health = wait_for(lambda: subprocess.run([sys.executable, "-m", "consumer.health"], env=env,
+                                             capture_output=True, text=True),
+                      lambda r: r.returncode == 0, 30, "a healthy report")
+    report = json.loads(health.stdout)
+    assert report["daemon_alive"] and sorted(report["fresh"]) == sorted(v["shard"] for v in views)
