@@ -116,6 +116,7 @@ class Alerter:
         self._owner = owner or uuid.uuid4().hex
         self._stale_after = send_stale_after
         self._digest = Digest()
+        self._high_water: dict[str, tuple[int, int, int] | None] = {}
         self.stats = Stats()
 
     @property
@@ -188,6 +189,9 @@ class Alerter:
         if not group.alerts:
             return
         key = group.first.ref.key
+        if not self._state.has_budget(sender.name, now):
+            self._digest.add(group.first, now, group.count)  # over budget (known without asking DynamoDB)
+            return
         if not self._state.claim_fingerprint(fp, key, now, self._dedup_window):
             self._digest.add(group.first, now, group.count)  # the same problem alerted recently
             return
@@ -209,8 +213,16 @@ class Alerter:
             self.stats.dropped["slack_permanent_error"] += group.count
 
     def _not_yet_delivered(self, group: _Group) -> _Group:
-        """Drop what an earlier message already covered: a re-read after a restart or a lease move."""
+        """Drop what an earlier message already covered: a re-read after a restart or a lease move. Only events up
+        to the shard's high-water mark (read once per shard) can have been covered."""
+        shard = group.first.ref.shard_id if group.alerts else ""
+        if shard not in self._high_water:
+            mark = self._state.ended_through(shard)
+            self._high_water[shard] = position(mark) if mark else None
+        high_water = self._high_water[shard]
         while group.alerts:
+            if high_water is None or group.first.ref.position > high_water:
+                return group
             through = self._state.delivered_through(group.first.ref.key)
             if through is None:
                 return group

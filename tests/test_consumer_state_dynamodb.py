@@ -316,3 +316,21 @@ def test_two_alerters_share_budget_dedup_and_idempotency(endpoint: str, table: s
     shard1.tick()
     assert sender.texts[-1].startswith("2 more ERROR/WARN")
     assert (shard1.held, shard1.stats.digested_events) == (0, 2)
+
+
+def test_the_high_water_mark_only_rises_and_a_spent_budget_is_known_locally(
+        new_state: Callable[[], DynamoState]) -> None:
+    a, b = new_state(), new_state()
+    shard = "shardId-000000000042"
+    assert a.ended_through(shard) is None
+    a.end_send(f"{shard}/9/0/0", "a", BASE, f"{shard}/9/0/2")
+    a.end_send(f"{shard}/3/0/0", "a", BASE, f"{shard}/4/0/0")  # an older message ending late: no step back
+    assert b.ended_through(shard) == f"{shard}/9/0/2"
+    a.end_send(f"{shard}/100/0/0", "a", BASE, f"{shard}/100/0/0")  # 100 > 9 as numbers, not as strings
+    assert b.ended_through(shard) == f"{shard}/100/0/0"
+
+    assert all(a.try_acquire("hook", BASE + i) for i in range(5))
+    assert a.has_budget("hook", BASE + 10.0)  # optimistic until a refusal says otherwise
+    assert a.try_acquire("hook", BASE + 10.0) is False
+    assert a.has_budget("hook", BASE + 59.9) is False  # known locally: no DynamoDB call
+    assert a.has_budget("hook", BASE + 60.0) is True  # the first send leaves the window

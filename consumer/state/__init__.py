@@ -15,6 +15,15 @@ class AlertState(Protocol):
         """Take one message from the webhook's budget (sliding window), or say no."""
         ...
 
+    def has_budget(self, webhook: str, now: float) -> bool:
+        """A cheap, possibly optimistic, look: False only when the budget is known to be spent (no I/O then)."""
+        ...
+
+    def ended_through(self, shard_id: str) -> str | None:
+        """The shard's high-water mark: the last event covered by any message that ended (``end_send``). Events
+        after it cannot have been posted by anyone, so a re-read only checks messages up to it."""
+        ...
+
     def claim_fingerprint(self, fingerprint: str, owner: str, now: float, window: float) -> bool:
         """True if no other alert claimed this fingerprint in the last ``window`` seconds; the caller alerts.
         ``owner`` is the alert's idempotency key: the same alert re-read after a crash gets its claim back."""

@@ -12,7 +12,12 @@ Items:
   alert may fold several events). A ``sending`` claim older than ``stale_after`` (its owner crashed) may be
   taken over. Kept a week.
 
-A small local cache of claimed fingerprints keeps DynamoDB off the per-event path during a burst.
+- ``hwm#<shard>``: the shard's high-water mark, the last event covered by any ended message (``sortable`` is the
+  position as a fixed-width string, raised only, by a conditional update). A re-read checks ``sent#`` only for
+  events up to it, so catching up costs no read per event.
+
+Local caches keep DynamoDB off the per-event path: claimed fingerprints (10 s), and a spent budget until the
+window opens again (``has_budget``).
 """
 
 from __future__ import annotations
@@ -24,7 +29,8 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from consumer.pipeline.throttle import WINDOW_SECONDS, admit
+from consumer.model import position
+from consumer.pipeline.throttle import WINDOW_SECONDS, admit, next_opening
 
 log = logging.getLogger("cali.state")
 
@@ -82,6 +88,7 @@ class DynamoState:
         self._limit = limit
         self._window = window
         self._claimed_until: dict[str, float] = {}
+        self._spent_until: dict[str, float] = {}
 
     def try_acquire(self, webhook: str, now: float) -> bool:
         key = {"pk": {"S": f"throttle#{webhook}"}}
@@ -91,6 +98,7 @@ class DynamoState:
             version = int(item["ver"]["N"]) if item else 0
             admitted = admit(sent, now, self._limit, self._window)
             if admitted is None:
+                self._spent_until[webhook] = now + next_opening(sent, now, self._limit, self._window)
                 return False
             try:
                 self._db.put_item(
@@ -106,6 +114,14 @@ class DynamoState:
                     raise
         log.warning("throttle item for %s kept changing under us; treating as no budget", webhook)
         return False
+
+    def has_budget(self, webhook: str, now: float) -> bool:
+        return now >= self._spent_until.get(webhook, 0.0)
+
+    def ended_through(self, shard_id: str) -> str | None:
+        item = self._db.get_item(TableName=self._table, Key={"pk": {"S": f"hwm#{shard_id}"}}, ConsistentRead=True)
+        found = item.get("Item")
+        return str(found["through"]["S"]) if found else None
 
     def claim_fingerprint(self, fingerprint: str, owner: str, now: float, window: float) -> bool:
         if self._claimed_until.get(fingerprint, 0.0) > now:
@@ -186,6 +202,18 @@ class DynamoState:
                                                        "owner": {"S": owner}, "at": {"N": repr(now)},
                                                        "through": {"S": through},
                                                        "expires_at": {"N": str(int(now + DELIVERED_TTL_SECONDS))}})
+        sequence, sub, line = position(through)
+        sortable = f"{sequence:060d}/{sub:010d}/{line:08d}"
+        try:
+            self._db.update_item(
+                TableName=self._table, Key={"pk": {"S": f"hwm#{through.rsplit('/', 3)[0]}"}},
+                UpdateExpression="SET sortable = :s, through = :t, expires_at = :e",
+                ConditionExpression="attribute_not_exists(sortable) OR sortable < :s",
+                ExpressionAttributeValues={":s": {"S": sortable}, ":t": {"S": through},
+                                           ":e": {"N": str(int(now + DELIVERED_TTL_SECONDS))}})
+        except ClientError as exc:
+            if not _conditional_failed(exc):
+                raise
 
 
 def ensure_table(client: Any, table: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from consumer.model import position
 from consumer.pipeline.throttle import WINDOW_SECONDS, admit
 
 
@@ -12,6 +13,7 @@ class MemoryState:
         self._sent: dict[str, list[float]] = {}
         self._fingerprints: dict[str, tuple[float, str]] = {}
         self._sends: dict[str, tuple[str, str, float, str]] = {}  # key -> (status, owner, at, through)
+        self._high_water: dict[str, str] = {}
 
     def try_acquire(self, webhook: str, now: float) -> bool:
         admitted = admit(self._sent.get(webhook, []), now, self._limit, self._window)
@@ -19,6 +21,12 @@ class MemoryState:
             return False
         self._sent[webhook] = admitted
         return True
+
+    def has_budget(self, webhook: str, now: float) -> bool:
+        return admit(self._sent.get(webhook, []), now, self._limit, self._window) is not None
+
+    def ended_through(self, shard_id: str) -> str | None:
+        return self._high_water.get(shard_id)
 
     def claim_fingerprint(self, fingerprint: str, owner: str, now: float, window: float) -> bool:
         claim = self._fingerprints.get(fingerprint)
@@ -52,3 +60,7 @@ class MemoryState:
 
     def end_send(self, key: str, owner: str, now: float, through: str) -> None:
         self._sends[key] = ("done", owner, now, through)
+        shard = through.rsplit("/", 3)[0]
+        mark = self._high_water.get(shard)
+        if mark is None or position(mark) < position(through):
+            self._high_water[shard] = through
