@@ -106,6 +106,7 @@ class Alerter:
         send_stale_after: float = SEND_STALE_SECONDS,
     ) -> None:
         self._levels = levels
+        self._keep = frozenset(Level(x) for x in levels if x in Level.__members__)
         self._state = state
         self._senders = senders
         self._tz = display_tz
@@ -168,7 +169,7 @@ class Alerter:
             log.warning("record %s over 1 MiB; cut", record.sequence_number)
         alerts = []
         for index, line in enumerate(decoded.lines):
-            parsed = parse_line(line)
+            parsed = parse_line(line, self._keep)
             if isinstance(parsed, Dropped):
                 self.stats.dropped[parsed.reason] += 1
                 if parsed.reason != "empty":

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Set
 from datetime import UTC, datetime
 from typing import Any
 
@@ -36,14 +36,16 @@ _JAVA_EXCEPTION = re.compile(r"^([\w$.]+(?:Exception|Error|Throwable))(?::\s*(.*
 _TRACE_ID = re.compile(r"\b([0-9a-f]{32})\b")
 
 
-def parse_line(line: str) -> LogEvent | Dropped:
+def parse_line(line: str, keep: Set[Level] | None = None) -> LogEvent | Dropped:
+    """``keep``: the levels the caller alerts on. Events of other levels come back with their level only (the
+    per-record fast path: most lines are INFO/DEBUG and only get counted)."""
     try:
-        return _parse(line)
+        return _parse(line, keep)
     except RecursionError:
         return Dropped("too_deeply_nested")
 
 
-def _parse(line: str) -> LogEvent | Dropped:
+def _parse(line: str, keep: Set[Level] | None = None) -> LogEvent | Dropped:
     stripped = line.strip().lstrip("\ufeff\ufffd").strip()  # a BOM or replaced bytes before the JSON
     if not stripped:
         return Dropped("empty")
@@ -52,7 +54,7 @@ def _parse(line: str) -> LogEvent | Dropped:
         if obj is None and stripped.startswith('{\\"'):
             obj = _load_object(_unescape(stripped))  # ``log_key log``: escaped JSON without the quotes
         if obj is not None:
-            return _from_object(obj)
+            return _from_object(obj, keep)
     if stripped.startswith(("{", "[")):
         return _from_broken_json(stripped)
     return _from_text(stripped)
@@ -93,12 +95,16 @@ def _text(value: Any) -> str | None:
     return text[:MAX_FIELD_CHARS]
 
 
-def _from_object(obj: dict[str, Any]) -> LogEvent | Dropped:
-    raw_level = _first(obj, _LEVEL_KEYS)
+def _from_object(obj: dict[str, Any], keep: Set[Level] | None = None) -> LogEvent | Dropped:
+    raw_level = obj["level"] if "level" in obj else _first(obj, _LEVEL_KEYS)
+    if raw_level is not None and keep is not None:
+        level = normalise_level(raw_level)
+        if level not in keep:
+            return LogEvent(level=level, message="", raw_level=_text(raw_level))
     message = _first(obj, _MESSAGE_KEYS[:-1])
     log = obj.get("log")
     if raw_level is None and message is None and isinstance(log, str):
-        inner = _parse(log)  # tail without a parser, or Docker's record with the app line in ``log``
+        inner = _parse(log, keep)  # tail without a parser, or Docker's record with the app line in ``log``
         if isinstance(inner, LogEvent):
             return _with_container(inner, obj)
         return inner
