@@ -201,8 +201,14 @@ class Alerter:
             self._digest.add(group.first, now, group.count)  # over budget
             return
         through = self._begin(key)
-        if through is not None:  # another processor of this shard sent it meanwhile
-            self._alert(fp, self._not_yet_delivered(group))
+        if through is not None:  # another processor of this shard (a zombie) ended it meanwhile
+            done = position(through)
+            mark = self._high_water.get(group.first.ref.shard_id)
+            self._high_water[group.first.ref.shard_id] = done if mark is None else max(mark, done)
+            rest = [a for a in group.alerts if a.ref.position > done]
+            self.stats.already_delivered += group.count - len(rest)
+            if rest:
+                self._alert(fp, _Group(rest))
             return
         delivered = self._deliver(render_alert(group.first, self._tz, repeat=group.count), sender, key)
         self._state.end_send(key, self._owner, self._clock(), group.alerts[-1].ref.key)
