@@ -42,10 +42,10 @@ class Serialised:
             return list(self._app(environ, start_response))
 
 
-def moto_app() -> WSGIApp:
+def moto_app(retention_seconds: float = moto_patches.DEFAULT_RETENTION_SECONDS) -> WSGIApp:
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
-    moto_patches.apply()
+    moto_patches.apply(retention_seconds)
     app: WSGIApp = DomainDispatcherApplication(create_backend_app)
     return app
 
@@ -67,12 +67,12 @@ def hypercorn_config(host: str, port: int, tls_port: int | None, tls_dir: Path) 
     return config
 
 
-async def _serve(config: Config) -> None:
+async def _serve(config: Config, retention_seconds: float) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    await serve(Serialised(moto_app()), config, mode="wsgi", shutdown_trigger=stop.wait)
+    await serve(Serialised(moto_app(retention_seconds)), config, mode="wsgi", shutdown_trigger=stop.wait)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -81,12 +81,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=4566)
     parser.add_argument("--tls-port", type=int, default=None)
     parser.add_argument("--tls-dir", type=Path, default=Path(".run/tls"))
+    parser.add_argument("--retention-minutes", type=float, default=moto_patches.DEFAULT_RETENTION_SECONDS / 60,
+                        help="Kinesis records older than this are dropped (memory stays bounded; Kinesis: 24 h)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     config = hypercorn_config(args.host, args.port, args.tls_port, args.tls_dir)
     log.info("serving moto on http://%s:%d (h2c)%s", args.host, args.port,
              f" and https://{args.host}:{args.tls_port}" if args.tls_port else "")
-    asyncio.run(_serve(config))
+    asyncio.run(_serve(config, args.retention_minutes * 60))
 
 
 if __name__ == "__main__":

@@ -1,9 +1,11 @@
 """moto's Kinesis, made to behave like Kinesis where CALI depends on it.
 
-1. Cost independent of the stream's length (below). 2. Resharding as in Kinesis: a split or merge closes the
-parents, which keep their records, and the children start empty; GetRecords at the end of a closed shard returns
-no NextShardIterator and the ChildShards, which is how the KCL finds SHARD_END and starts the children.
-moto 5.2.5 instead moves (split) or copies (merge) the parents' records into the children and never ends a shard.
+1. Cost independent of the stream's length (below), and memory bounded: records older than the retention are
+   trimmed on put, as Kinesis does after its retention period (moto keeps every record forever).
+2. Resharding as in Kinesis: a split or merge closes the parents, which keep their records, and the children
+   start empty; GetRecords at the end of a closed shard returns no NextShardIterator and the ChildShards, which is
+   how the KCL finds SHARD_END and starts the children. moto 5.2.5 instead moves (split) or copies (merge) the
+   parents' records into the children and never ends a shard.
 
 On cost:
 moto 5.2.5 walks a shard's records from the first one on every GetRecords, and copies every key into a list
@@ -14,6 +16,7 @@ sequence numbers are consecutive integers (``put_record`` assigns last + 1), so 
 
 from __future__ import annotations
 
+import time
 from collections import OrderedDict
 from typing import Any
 
@@ -22,6 +25,18 @@ from moto.kinesis import models, responses
 from moto.kinesis.utils import decompose_shard_iterator
 
 _original_get_records = models.Shard.get_records
+_original_put_record = models.Shard.put_record
+DEFAULT_RETENTION_SECONDS = 30 * 60.0
+_retention = DEFAULT_RETENTION_SECONDS
+
+
+def _put_record(shard: Any, partition_key: str, data: str, explicit_hash_key: str) -> str:
+    sequence = str(_original_put_record(shard, partition_key, data, explicit_hash_key))
+    cutoff = time.time() - _retention
+    records = shard.records
+    while len(records) > 1 and next(iter(records.values())).created_at < cutoff:  # keep the newest: numbering
+        records.popitem(last=False)
+    return sequence
 
 
 def _first_key(shard: Any) -> int:
@@ -123,8 +138,11 @@ def _response_get_records(self: Any) -> Any:
     return ActionResult(result)
 
 
-def apply() -> None:
+def apply(retention_seconds: float = DEFAULT_RETENTION_SECONDS) -> None:
+    global _retention
+    _retention = retention_seconds
     patches: tuple[tuple[type, str, Any], ...] = (
+        (models.Shard, "put_record", _put_record),
         (models.Shard, "get_records", _get_records),
         (models.Shard, "get_min_sequence_number", _first_key),
         (models.Shard, "get_max_sequence_number", _last_key),
