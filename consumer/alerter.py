@@ -118,6 +118,7 @@ class Alerter:
         self._stale_after = send_stale_after
         self._digest = Digest()
         self._high_water: dict[str, tuple[int, int, int] | None] = {}
+        self._digests_ended = 0
         self.stats = Stats()
 
     @property
@@ -127,6 +128,16 @@ class Alerter:
     @property
     def held(self) -> int:
         return self._digest.total
+
+    @property
+    def digests_ended(self) -> int:
+        """How many digests ended (sent, refused, or found already sent): the KCL adapter's cue that the events
+        held before this batch are no longer held."""
+        return self._digests_ended
+
+    def _digest_due(self, now: float) -> bool:
+        started = self._digest.started_at
+        return started is not None and now - started >= self._digest_interval
 
     def handle_batch(self, records: Sequence[RecordIn]) -> None:
         self.tick()  # older, held-back events go first
@@ -140,10 +151,9 @@ class Alerter:
     def tick(self, *, early: bool = False) -> None:
         """Send the digest once it is ``digest_interval`` old (or ``early``) and the budget allows. Called for every
         batch, empty ones included."""
-        digest = self._digest
-        if not digest.total or digest.started_at is None:
+        if not self._digest.total:
             return
-        due = early or self._clock() - digest.started_at >= self._digest_interval
+        due = early or self._digest_due(self._clock())
         if due and self._state.try_acquire(self._sender(Level.ERROR).name, self._clock()):
             self._send_digest()
 
@@ -190,8 +200,9 @@ class Alerter:
         if not group.alerts:
             return
         key = group.first.ref.key
-        if not self._state.has_budget(sender.name, now):
-            self._digest.add(group.first, now, group.count)  # over budget (known without asking DynamoDB)
+        if self._digest_due(now) or not self._state.has_budget(sender.name, now):
+            # a due digest has the next slot; or over budget (known without asking DynamoDB)
+            self._digest.add(group.first, now, group.count)
             return
         if not self._state.claim_fingerprint(fp, key, now, self._dedup_window):
             self._digest.add(group.first, now, group.count)  # the same problem alerted recently
@@ -253,6 +264,7 @@ class Alerter:
 
     def _send_digest(self) -> None:
         digest, self._digest = self._digest, Digest()
+        self._digests_ended += 1
         now = self._clock()
         key = f"digest/{digest.first_key}"
         # A digest keeps counts, not events: a re-read that rebuilds one with the same first event is taken as the

@@ -47,13 +47,14 @@ class AlertRecordProcessor(processor.RecordProcessorBase):  # type: ignore[misc]
         self._millis_behind = process_records_input.millis_behind_latest or 0
         records = [RecordIn(r.binary_data, self.shard_id, r.sequence_number, r.sub_sequence_number or 0)
                    for r in process_records_input.records]
-        held = alerter.held_back
+        held, ended = alerter.held_back, alerter.digests_ended
         alerter.handle_batch(records)
         if records:
             before = self._last
             self._last = Position(records[-1].sequence_number, records[-1].sub_sequence_number)
-            if alerter.held_back and not held:
-                self._safe = before  # the digest holds events of this batch: stop before it
+            if alerter.held_back and (not held or alerter.digests_ended != ended):
+                # the digest now pending holds events of this batch only (any older one ended): stop before it
+                self._safe = before
         alerter.tick()
         if not alerter.held_back:
             self._safe = self._last
