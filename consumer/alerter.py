@@ -200,9 +200,13 @@ class Alerter:
         if not group.alerts:
             return
         key = group.first.ref.key
-        if self._digest_due(now) or not self._state.has_budget(sender.name, now):
-            # a due digest has the next slot; or over budget (known without asking DynamoDB)
-            self._digest.add(group.first, now, group.count)
+        if self._digest_due(now):
+            self.tick()  # a due digest takes the next budget slot, before this alert
+            if self._digest.total:  # no slot for it: none for this alert either
+                self._digest.add(group.first, now, group.count)
+                return
+        if not self._state.has_budget(sender.name, now):
+            self._digest.add(group.first, now, group.count)  # over budget (known without asking DynamoDB)
             return
         if not self._state.claim_fingerprint(fp, key, now, self._dedup_window):
             self._digest.add(group.first, now, group.count)  # the same problem alerted recently
