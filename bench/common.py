@@ -14,11 +14,11 @@ import tempfile
 import time
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from consumer.config import REPO_ROOT, read_environment
 from generator.fluentbit import fluent_bit_record
@@ -26,8 +26,6 @@ from generator.lines import make_line
 from localmode import paths
 from localmode.stack import Stack
 from localmode.supervisor import free_port
-
-T = TypeVar("T")
 
 WORKER_ID = "cali-bench-worker"
 
@@ -95,18 +93,6 @@ class Receiver:
             if marker in text:
                 out.append((float(message["received_at"]), text))
         return out
-
-
-def wait_for(produce: Callable[[], T], done: Callable[[T], bool], timeout: float, what: str,
-             interval: float = 0.05) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = produce()
-        if done(value):
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(interval)
 
 
 # -- Kinesis and the lease table -----------------------------------------------------------------------------------

@@ -40,12 +40,12 @@ from bench.common import (
     setup_logging,
     slope,
     table,
-    wait_for,
 )
 from bench.marks import MARK_FILE_ENV
 from generator.__main__ import run as generate
 from generator.lines import LogLineFactory
 from generator.outputs import KinesisOutput
+from localmode.supervisor import wait_for
 
 SAMPLE_SECONDS = 5.0
 HEAP_EVERY_SECONDS = 30.0

@@ -27,11 +27,11 @@ from bench.common import (
     say,
     setup_logging,
     table,
-    wait_for,
 )
 from generator.lines import make_line
 from generator.outputs import KinesisOutput
 from localmode.stack import Stack
+from localmode.supervisor import wait_for
 
 WARMUP_LINES = 10
 

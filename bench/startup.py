@@ -31,9 +31,9 @@ from bench.common import (
     say,
     setup_logging,
     table,
-    wait_for,
 )
 from localmode.stack import Stack
+from localmode.supervisor import wait_for
 
 ALERT_TIMEOUT = 180.0
 LINES = 3

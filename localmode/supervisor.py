@@ -12,9 +12,10 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, TypeVar
 
 log = logging.getLogger("cali.supervisor")
+T = TypeVar("T")
 
 
 def port_open(host: str, port: int, timeout: float = 0.3) -> bool:
@@ -33,6 +34,19 @@ def wait_until(check: Callable[[], bool], timeout: float, what: str, interval: f
             raise RuntimeError(f"{what}: the process exited before it was ready")
         if time.monotonic() > deadline:
             raise TimeoutError(f"{what}: not ready after {timeout:.0f}s")
+        time.sleep(interval)
+
+
+def wait_for(produce: Callable[[], T], done: Callable[[T], bool], timeout: float, what: str,
+             interval: float = 0.1) -> T:
+    """Poll ``produce`` until ``done`` says yes; its value. Tests and benchmarks wait on the pipeline with it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = produce()
+        if done(value):
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}; last value: {value!r:.2000}")
         time.sleep(interval)
 
 

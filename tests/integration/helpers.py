@@ -3,25 +3,14 @@
 from __future__ import annotations
 
 import json
-import time
 import urllib.request
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
-T = TypeVar("T")
+from localmode.supervisor import wait_for
 
-
-def wait_for(produce: Callable[[], T], done: Callable[[T], bool], timeout: float, what: str,
-             interval: float = 0.25) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = produce()
-        if done(value):
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}; last value: {value!r:.2000}")
-        time.sleep(interval)
+__all__ = ["Receiver", "event_count", "leases", "put_lines", "wait_for"]
 
 
 @dataclass
