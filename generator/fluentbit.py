@@ -1,6 +1,6 @@
 """The exact Kinesis record ``Data`` bytes Fluent Bit 3.2.10's ``kinesis_streams`` output writes (pure).
 
-Checked byte for byte against the corpus in ``shared/fixtures/fluent-bit`` (see its README) and modelled on
+Checked byte for byte against the corpus in ``tests/fixtures/fluent-bit`` (see its README) and modelled on
 Fluent Bit's ``msgpack2json`` / ``flb_utils_write_str`` and ``out_kinesis_streams/kinesis_api.c``:
 
 * compact JSON, keys in the record's order, then exactly one ``\\n``;

@@ -33,6 +33,7 @@ from localmode import paths
 from localmode.properties import placeholders
 from localmode.stack import WEBHOOK_PATH, Stack
 from slack_receiver.__main__ import parse_args as receiver_args
+from tests import corpus
 
 REPO = Path(__file__).resolve().parents[1]
 COMPOSE_FILE = REPO / "docker-compose.yml"
@@ -40,7 +41,6 @@ ENV_FILE = REPO / ".env"
 TERRAFORM_DIR = REPO / "terraform" / "localstack"
 FLUENT_BIT_DIR = REPO / "fluent-bit"
 DOCKERFILES = sorted((REPO / "docker").glob("*.Dockerfile"))
-FIXTURE_README = REPO.parent / "shared" / "fixtures" / "fluent-bit" / "README.md"
 TOOL_TIMEOUT = 120
 
 
@@ -621,8 +621,6 @@ def test_fluent_bit_variables_are_set_in_compose(resolved: dict[str, Any], compo
 
 
 def test_fluent_bit_image_is_the_version_the_fixtures_were_made_with(compose: dict[str, Any]) -> None:
-    if not FIXTURE_README.exists():
-        pytest.skip(f"fixture corpus README not found at {FIXTURE_README}")
-    version = re.search(r"Fluent Bit v(\d+\.\d+\.\d+)", FIXTURE_README.read_text())
+    version = re.search(r"Fluent Bit v(\d+\.\d+\.\d+)", corpus.README.read_text())
     assert version is not None
     assert services(compose)["fluent-bit"]["image"] == f"fluent/fluent-bit:{version.group(1)}"

@@ -14,7 +14,6 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Iterable, Mapping
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -26,10 +25,10 @@ from consumer.model import Level, LogEvent
 from consumer.pipeline.fingerprint import fingerprint
 from consumer.pipeline.parse import parse_line
 from consumer.state.memory import MemoryState
+from tests.corpus import fluent_bit_records
 
 SEOUL = ZoneInfo("Asia/Seoul")
 SHARD = "shardId-000000000000"
-FIXTURE = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "fluent-bit" / "records.jsonl"
 
 
 class RecordingSender:
@@ -333,9 +332,8 @@ def test_accounting_every_error_or_warn_ends_exactly_once() -> None:
     assert ended(rig) == alert_events(rig)
 
 
-@pytest.mark.skipif(not FIXTURE.is_file(), reason=f"Fluent Bit fixture not found at {FIXTURE}")
 def test_accounting_over_the_fluent_bit_fixture() -> None:
-    lines = [json.loads(line) for line in FIXTURE.read_text(encoding="utf-8").splitlines() if line.strip()]
+    lines = fluent_bit_records()
     rig = Rig(limit=5)
     records = [RecordIn(base64.b64decode(r["data_b64"]), SHARD, str(1000 + i)) for i, r in enumerate(lines)]
     for start in range(0, len(records), 10):

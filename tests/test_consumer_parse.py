@@ -1,6 +1,6 @@
 """decode + parse_line over every real Fluent Bit record, plus hand-written edge cases.
 
-The expectation table was written by reading ``shared/fixtures/fluent-bit/records.jsonl`` (and its README) and
+The expectation table was written by reading ``tests/fixtures/fluent-bit/records.jsonl`` (and its README) and
 deciding what a person reading the alert expects; it is not a dump of what the parser happens to return.
 """
 
@@ -11,20 +11,13 @@ import json
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
-from pathlib import Path
-from typing import Any
 
 import pytest
 
 from consumer.model import Dropped, Level, LogEvent
 from consumer.pipeline.decode import MAX_RECORD_BYTES, decode
 from consumer.pipeline.parse import MAX_FIELD_CHARS, parse_line
-
-FIXTURE = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "fluent-bit" / "records.jsonl"
-SKIP_REASON = (
-    f"Fluent Bit fixture not found at {FIXTURE}: these tests need the shared/ checkout beside the repo "
-    "(in CI a copy of shared/ sits next to the clone)"
-)
+from tests.corpus import fluent_bit_records
 
 # -- the fixture -----------------------------------------------------------------------------------------
 
@@ -42,14 +35,9 @@ class FixtureRecord:
 
 
 def load_fixture() -> list[FixtureRecord]:
-    if not FIXTURE.is_file():
-        return []
     seen: Counter[str] = Counter()
     records: list[FixtureRecord] = []
-    for line in FIXTURE.read_text(encoding="utf-8").splitlines():
-        if not line.strip():
-            continue
-        raw: dict[str, Any] = json.loads(line)
+    for raw in fluent_bit_records():
         case = str(raw["case"])
         records.append(FixtureRecord(case, seen[case], base64.b64decode(raw["data_b64"]), str(raw["description"])))
         seen[case] += 1
@@ -57,10 +45,7 @@ def load_fixture() -> list[FixtureRecord]:
 
 
 RECORDS = load_fixture()
-RECORD_PARAMS = [pytest.param(r, id=f"{r.case}-{r.index}") for r in RECORDS] or [
-    pytest.param(None, id="fixture-missing", marks=pytest.mark.skip(reason=SKIP_REASON))
-]
-needs_fixture = pytest.mark.skipif(not RECORDS, reason=SKIP_REASON)
+RECORD_PARAMS = [pytest.param(r, id=f"{r.case}-{r.index}") for r in RECORDS]
 
 # -- what a user expects from each record ----------------------------------------------------------------
 
@@ -206,7 +191,6 @@ TIMESTAMPS: dict[tuple[str, int], datetime] = {
 # -- fixture tests ---------------------------------------------------------------------------------------
 
 
-@needs_fixture
 def test_expectation_table_covers_every_fixture_record() -> None:
     assert Counter(r.case for r in RECORDS) == CASE_SIZES
     assert {r.key for r in RECORDS} == set(EXPECTED)
@@ -250,7 +234,6 @@ def test_fixture_record_message_is_clean(record: FixtureRecord) -> None:
         assert '\\"' not in parsed.message
 
 
-@needs_fixture
 def test_long_fixture_messages_are_kept_whole() -> None:
     by_key = {r.key: r for r in RECORDS}
     bulk = parse_line(decode(by_key[(C5, 1)].data).lines[0])

@@ -39,9 +39,9 @@ from generator import (
 )
 from generator.__main__ import build_parser, run
 from generator.fluentbit import MAX_EVENT_SIZE, _escape_utf8_bytes
+from tests.corpus import fluent_bit_records
 
 REPO = Path(__file__).resolve().parents[1]
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "fluent-bit" / "records.jsonl"
 FIXED = datetime(2026, 11, 26, 5, 0, 0, 123456, tzinfo=UTC)
 TIMESTAMP_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 PARTITION_KEY_RE = re.compile(r"^[0-9A-Za-z]{10}[0-9]{6,8}$")
@@ -179,9 +179,7 @@ def test_make_line_exact() -> None:
 
 
 def load_fixtures() -> list[dict[str, Any]]:
-    if not FIXTURES.is_file():
-        pytest.skip(f"Fluent Bit fixture corpus not found at {FIXTURES} (it lives in shared/, beside the repo)")
-    return [json.loads(line) for line in FIXTURES.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return fluent_bit_records()
 
 
 def fixture_data(record: Mapping[str, Any]) -> bytes:

@@ -24,7 +24,6 @@ import io
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -37,10 +36,7 @@ from consumer.kcl.checkpoint import Position, should_checkpoint
 from consumer.kcl.processor import AlertRecordProcessor
 from consumer.model import Level
 from consumer.state.memory import MemoryState
-
-FIXTURE = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "fluent-bit" / "records.jsonl"
-pytestmark = pytest.mark.skipif(not FIXTURE.is_file(), reason=f"Fluent Bit fixture not found at {FIXTURE} (the "
-                                                               "shared/ checkout must sit beside the repo)")
+from tests.corpus import fluent_bit_records
 
 SHARD = "shardId-000000000000"
 T0 = 1_764_133_200.0
@@ -59,16 +55,12 @@ def seq(n: int) -> str:
 
 
 def load_fixture() -> dict[tuple[str, int], dict[str, Any]]:
-    if not FIXTURE.is_file():
-        return {}
     by_key: dict[tuple[str, int], dict[str, Any]] = {}
     seen: dict[str, int] = {}
-    for line in FIXTURE.read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            raw: dict[str, Any] = json.loads(line)
-            index = seen.get(raw["case"], 0)
-            seen[raw["case"]] = index + 1
-            by_key[(raw["case"], index)] = raw
+    for raw in fluent_bit_records():
+        index = seen.get(raw["case"], 0)
+        seen[raw["case"]] = index + 1
+        by_key[(raw["case"], index)] = raw
     return by_key
 
 

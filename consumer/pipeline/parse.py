@@ -1,6 +1,6 @@
 """One log line -> ``LogEvent`` (or ``Dropped`` with a reason). Pure; never raises on bad input.
 
-Shapes handled (see ../shared/fixtures/fluent-bit/README.md for what Fluent Bit really sends):
+Shapes handled (see tests/fixtures/fluent-bit/README.md for what Fluent Bit really sends):
 - a JSON object with level/message/service/... keys (Parser json, or [FILTER] parser on Docker records);
 - ``{"log": "<text>"}`` from tail without a parser, and Docker records whose ``log`` holds an escaped JSON line;
 - ``log_key log`` output: the JSON-escaped contents of ``log`` without quotes, i.e. not valid JSON;

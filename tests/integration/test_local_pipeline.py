@@ -8,19 +8,16 @@ import subprocess
 import sys
 import uuid
 from collections import Counter
-from pathlib import Path
-
-import pytest
 
 from consumer.model import Dropped
 from consumer.pipeline.decode import decode
 from consumer.pipeline.parse import parse_line
 from generator.fluentbit import fluent_bit_record
 from localmode.stack import Stack
+from tests.corpus import fluent_bit_records
 from tests.integration.conftest import WORKER_ID, Daemon
 from tests.integration.helpers import Receiver, event_count, leases, put_lines, wait_for
 
-FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "fluent-bit" / "records.jsonl"
 ALERT_TIMEOUT = 90.0  # first use includes the daemon's start-up
 
 
@@ -96,12 +93,11 @@ def test_restart_resumes_from_the_checkpoint_without_realerting(stack: Stack, re
     assert "shutdown requested for shard" in running_daemon.log_text()
 
 
-@pytest.mark.skipif(not FIXTURES.exists(), reason=f"fixture corpus not found at {FIXTURES}")
 def test_every_fluent_bit_fixture_record_flows_through(stack: Stack, receiver: Receiver,
                                                        running_daemon: Daemon) -> None:
     """The 90 real Fluent Bit records, read by the real daemon: every ERROR/WARN event in them is accounted for by
     an alert (repeats of one fingerprint fold into one alert or a digest), and nothing hostile gets through."""
-    data = [base64.b64decode(json.loads(line)["data_b64"]) for line in FIXTURES.read_text().splitlines()]
+    data = [base64.b64decode(r["data_b64"]) for r in fluent_bit_records()]
     expected = 0
     for record in data:
         for line in decode(record).lines:
