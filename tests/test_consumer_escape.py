@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 import pytest
 
-from consumer.pipeline.escape import ELLIPSIS, escape, truncate
+from consumer.pipeline.escape import ELLIPSIS, code, escape, plain, truncate
 
 MARKER = " " + ELLIPSIS + " (truncated)"
 
@@ -114,3 +115,65 @@ def test_truncate_below_the_marker_length_never_leaves_half_an_entity(limit: int
     assert was_cut
     assert len(cut) <= limit
     assert HALF_ENTITY.search(cut) is None, cut
+
+
+# -- text hygiene: what changes how the text reads without being seen ---------------------------------------------
+
+INVISIBLE = ["\u202a", "\u202b", "\u202c", "\u202d", "\u202e", "\u2066", "\u2067", "\u2068", "\u2069", "\u200e",
+             "\u200f", "\u061c", "\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\U000e0041"]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        pytest.param("user \u202egnp.exe", "user \\u202egnp.exe", id="rlo-trojan-source"),
+        pytest.param("a\u2066b\u2069c", "a\\u2066b\\u2069c", id="isolates"),
+        pytest.param("\u200e\u200f\u061c", "\\u200e\\u200f\\u061c", id="marks"),
+        pytest.param("pay\u200bment", "pay\\u200bment", id="zero-width-space"),
+        pytest.param("\ufeffbom", "\\ufeffbom", id="bom"),
+        pytest.param("tag\U000e0041\U000e0042", "tag\\U000e0041\\U000e0042", id="tag-characters"),
+        pytest.param("\u202e<!channel>", "\\u202e&lt;!channel&gt;", id="bidi-and-mention"),
+        pytest.param("\u05e9\u05dc\u05d5\u05dd \u0645\u0631\u062d\u0628\u0627", "\u05e9\u05dc\u05d5\u05dd "
+                     "\u0645\u0631\u062d\u0628\u0627", id="rtl-letters-themselves-kept"),
+        pytest.param("x ``` y", "x \u02cb\u02cb\u02cb y", id="fence-run"),
+        pytest.param("````", "\u02cb" * 4, id="longer-run"),
+        pytest.param("`a` ``b``", "`a` ``b``", id="inline-code-kept"),
+    ],
+)
+def test_escape_hygiene(text: str, expected: str) -> None:
+    assert escape(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        pytest.param("Foo`Bar", "Foo\u02cbBar", id="single"),
+        pytest.param("x```\n<!here>", "x\u02cb\u02cb\u02cb\n&lt;!here&gt;", id="fence-then-mention"),
+        pytest.param("a\u202eb", "a\\u202eb", id="bidi"),
+        pytest.param("plain.Error", "plain.Error", id="plain"),
+    ],
+)
+def test_code_cannot_close_its_backticks(text: str, expected: str) -> None:
+    assert code(text) == expected
+    assert "`" not in code(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        pytest.param("<!channel> api", "\u2039!channel\u203a api", id="angle-brackets"),
+        pytest.param("api\u202e", "api\\u202e", id="bidi"),
+        pytest.param("a & b `x`", "a & b `x`", id="plain-text-is-not-mrkdwn"),
+        pytest.param("esc\x1b", "esc\\x1b", id="control"),
+    ],
+)
+def test_plain(text: str, expected: str) -> None:
+    assert plain(text) == expected
+
+
+@pytest.mark.parametrize("char", INVISIBLE)
+@pytest.mark.parametrize("function", [escape, code, plain])
+def test_no_invisible_character_survives(char: str, function: Callable[[str], str]) -> None:
+    out = function(f"a{char}b")
+    assert char not in out
+    assert out.startswith("a\\u") or out.startswith("a\\U")

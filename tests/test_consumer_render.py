@@ -318,3 +318,55 @@ def test_digest_limits_and_escaping(top: list[tuple[str, str, str, int]]) -> Non
     check_limits(payload)
     assert len(payload["blocks"][0]["text"]["text"]) <= HEADER_LIMIT
     assert unescaped_controls(payload) == []
+
+
+# -- text hygiene in every field ---------------------------------------------------------------------------------
+
+TRICKY = "ok\u202e gnp.exe \u200b```\n<!here> `x` \u2066"
+INVISIBLE = re.compile("[\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
+
+
+def strings(payload: Any) -> list[str]:
+    if isinstance(payload, str):
+        return [payload]
+    if isinstance(payload, dict):
+        return [s for value in payload.values() for s in strings(value)]
+    if isinstance(payload, list):
+        return [s for value in payload for s in strings(value)]
+    return []
+
+
+@pytest.mark.parametrize("field", ["message", "trace_id", "error_type", "host", "container", "stack", "service",
+                                   "raw_level"])
+def test_bidi_and_zero_width_never_reach_slack(field: str) -> None:
+    payload = render_alert(Alert(replace(EVENT, **{field: TRICKY}), RecordRef(SHARD, SEQ)), SEOUL, repeat=3)
+    assert [s for s in strings(payload) if INVISIBLE.search(s)] == []
+    assert "\\u202e" in json.dumps(payload, ensure_ascii=False).replace("\\\\", "\\")
+
+
+def code_spans_are_intact(text: str) -> bool:
+    """Our own backticks come in pairs (inline code) or as one ``` fence at each end of a block."""
+    if text.startswith("```"):
+        return text.endswith("```") and "`" not in text[3:-3]
+    return text.count("`") % 2 == 0 and "```" not in text
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        pytest.param(replace(EVENT, error_type="Foo``` <!here>"), id="error-type"),
+        pytest.param(replace(EVENT, trace_id="abc`def"), id="trace-id"),
+        pytest.param(replace(EVENT, stack="Trace\n```\n*bold* outside\n`"), id="stack"),
+        pytest.param(replace(EVENT, message="```\nfake block"), id="message"),
+    ],
+)
+def test_log_text_cannot_close_or_open_a_code_block(event: LogEvent) -> None:
+    payload = render_alert(Alert(event, RecordRef(SHARD, SEQ)), SEOUL)
+    texts = [b["text"]["text"] for b in payload["blocks"] if b["type"] == "section" and "text" in b]
+    texts += [f["text"].split("\n", 1)[1] for b in payload["blocks"] for f in b.get("fields", [])]
+    assert all(code_spans_are_intact(t) for t in texts), texts
+
+
+def test_digest_text_is_clean() -> None:
+    payload = render_digest(3, [("ERROR", "api\u202e", "db \u200b``` fail", 3)], 60)
+    assert [s for s in strings(payload) if INVISIBLE.search(s) or "```" in s] == []

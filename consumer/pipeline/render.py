@@ -12,7 +12,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from consumer.model import Alert, Level
-from consumer.pipeline.escape import escape, truncate
+from consumer.pipeline.escape import code, escape, plain, truncate
 
 SECTION_TEXT_LIMIT = 3000
 HEADER_TEXT_LIMIT = 150
@@ -48,20 +48,18 @@ def render_alert(alert: Alert, display_tz: ZoneInfo, repeat: int = 1) -> Payload
     label = event.raw_level if event.raw_level and event.raw_level.upper() != event.level.value else None
     level = f"{event.level.value} ({label})" if label else event.level.value
     prefix = f"{_EMOJI[event.level]} " if event.level in _EMOJI else ""
-    # plain_text is not parsed for mentions, but keep <, > out of it anyway: no raw "<!channel>" in any payload
-    header = prefix + truncate(f"{level} · {service}".replace("<", "‹").replace(">", "›"),  # noqa: RUF001
-                               HEADER_TEXT_LIMIT - len(prefix))[0]
+    header = prefix + truncate(plain(f"{level} · {service}"), HEADER_TEXT_LIMIT - len(prefix))[0]
     message = escape(event.message) or "_(empty message)_"
     fields = [
         f"*Service*\n{escape(service)}",
         f"*Time*\n{_time(event.timestamp, display_tz)}",
     ]
     if event.trace_id:
-        fields.append(f"*Trace id*\n`{escape(event.trace_id)}`")
+        fields.append(f"*Trace id*\n`{code(event.trace_id)}`")
     if event.host or event.container:
         fields.append(f"*Host*\n{escape(' / '.join(x for x in (event.host, event.container) if x))}")
     if event.error_type:
-        fields.append(f"*Error*\n`{escape(event.error_type)}`")
+        fields.append(f"*Error*\n`{code(event.error_type)}`")
     if repeat > 1:
         fields.append(f"*Repeated*\n{repeat} times")
     blocks: list[dict[str, Any]] = [
@@ -71,7 +69,7 @@ def render_alert(alert: Alert, display_tz: ZoneInfo, repeat: int = 1) -> Payload
     ]
     if event.stack:
         top = "\n".join(event.stack.strip("\n").split("\n")[:STACK_LINES])
-        blocks.append(_section("```" + truncate(escape(top), SECTION_TEXT_LIMIT - 6)[0] + "```"))
+        blocks.append(_section("```" + truncate(code(top), SECTION_TEXT_LIMIT - 6)[0] + "```"))
     blocks.append({"type": "context", "elements": [_mrkdwn(f"shard {escape(alert.ref.shard_id)} · "
                                                            f"seq {escape(alert.ref.sequence_number)}")]})
     times = f" (x{repeat})" if repeat > 1 else ""
