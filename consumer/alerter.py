@@ -31,6 +31,7 @@ from consumer.pipeline.fingerprint import fingerprint
 from consumer.pipeline.parse import parse_line
 from consumer.pipeline.render import render_alert, render_digest
 from consumer.pipeline.throttle import WINDOW_SECONDS
+from consumer.slack_status import SlackStatus
 from consumer.state import AlertState
 
 log = logging.getLogger("cali.alerter")
@@ -120,6 +121,7 @@ class Alerter:
         self._high_water: dict[str, tuple[int, int, int] | None] = {}
         self._digests_ended = 0
         self.stats = Stats()
+        self.slack = SlackStatus(since=clock())  # the heartbeat's Slack state (consumer/slack_status.py)
 
     @property
     def held_back(self) -> bool:
@@ -295,11 +297,14 @@ class Alerter:
         while True:
             try:
                 sender.post(payload)
+                self.slack.delivered(self._clock())
                 return True
             except PermanentDelivery as exc:
+                self.slack.failed(self._clock(), f"{sender.name} refused: {exc}")
                 log.error("slack %s refused a message permanently (%s): counted as dropped", sender.name, exc)
                 return False
             except RetryableDelivery as exc:
+                self.slack.failed(self._clock(), f"{sender.name} unavailable: {exc}")
                 self.stats.retries += 1
                 log.warning("slack %s unavailable (%s); retrying in %.1fs", sender.name, exc, delay)
                 self._sleep(delay)

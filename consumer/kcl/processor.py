@@ -1,7 +1,15 @@
-"""amazon-kclpy v3 RecordProcessor: hands records to the alerter and checkpoints what has ended."""
+"""amazon-kclpy v3 RecordProcessor: hands records to the alerter and checkpoints what has ended.
+
+An unexpected exception ends the child. amazon-kclpy would catch it, print it and report the action done, and the
+next batch would checkpoint past records whose events never ended; instead the failure is counted (in the shard's
+heartbeat, carried over to the next child), logged once with the shard and the batch's sequence numbers, and the
+child exits without a checkpoint. The MultiLangDaemon then stops (it exits when a child dies), and its restart
+(local mode's supervisor, compose's ``restart:``) reads again from the last checkpoint.
+"""
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -17,6 +25,22 @@ from consumer.kcl.checkpoint import Position, checkpoint, should_checkpoint
 log = logging.getLogger("cali.processor")
 
 STATS_INTERVAL_SECONDS = 30.0
+EXIT_ON_FAILURE = 70  # EX_SOFTWARE; the daemon logs "Child process exited with value: 70"
+
+_Action = Callable[["AlertRecordProcessor", Any], None]
+
+
+def _exit_on_failure(action: _Action) -> _Action:
+    """Anything an action raises ends the child (see the module's docstring); SystemExit passes as it is."""
+
+    @functools.wraps(action)
+    def guarded(self: AlertRecordProcessor, action_input: Any) -> None:
+        try:
+            action(self, action_input)
+        except Exception as exc:
+            self._abandon(action.__name__, action_input, exc)
+
+    return guarded
 
 
 class AlertRecordProcessor(processor.RecordProcessorBase):  # type: ignore[misc]
@@ -35,13 +59,18 @@ class AlertRecordProcessor(processor.RecordProcessorBase):  # type: ignore[misc]
         self._stats_at = 0.0
         self._millis_behind = 0
         self._beat_at = 0.0
+        self._failed_batches = 0
 
+    @_exit_on_failure
     def initialize(self, initialize_input: Any) -> None:
         self.shard_id = initialize_input.shard_id
+        self._failed_batches = self._previous_failures()
         self.alerter = self._make_alerter(self.shard_id)
+        self.alerter.slack.on_change = self._beat  # a Slack outage shows at once, though the batch is blocked
         self._checkpointed_at = self._stats_at = self._clock()
         log.info("processing shard %s from %s", self.shard_id, initialize_input.sequence_number)
 
+    @_exit_on_failure
     def process_records(self, process_records_input: Any) -> None:
         alerter = self._require_alerter()
         self._millis_behind = process_records_input.millis_behind_latest or 0
@@ -62,12 +91,14 @@ class AlertRecordProcessor(processor.RecordProcessorBase):  # type: ignore[misc]
         self._maybe_log_stats()
         self._maybe_beat()
 
+    @_exit_on_failure
     def lease_lost(self, lease_lost_input: Any) -> None:
         if self._health_dir is not None:
             health.remove_heartbeat(self._health_dir, self.shard_id)
         log.info("lease lost for shard %s; another worker continues from its checkpoint", self.shard_id)
         self._log_stats()
 
+    @_exit_on_failure
     def shard_ended(self, shard_ended_input: Any) -> None:
         alerter = self._require_alerter()
         alerter.drain()
@@ -75,6 +106,7 @@ class AlertRecordProcessor(processor.RecordProcessorBase):  # type: ignore[misc]
         checkpoint(shard_ended_input.checkpointer, None)
         self._log_stats()
 
+    @_exit_on_failure
     def shutdown_requested(self, shutdown_requested_input: Any) -> None:
         alerter = self._require_alerter()
         alerter.tick(early=True)
@@ -84,6 +116,23 @@ class AlertRecordProcessor(processor.RecordProcessorBase):  # type: ignore[misc]
             checkpoint(shutdown_requested_input.checkpointer, self._safe)
         log.info("shutdown requested for shard %s; checkpointed at %s", self.shard_id, self._safe)
         self._log_stats()
+
+    def _abandon(self, action: str, action_input: Any, exc: Exception) -> None:
+        records = list(getattr(action_input, "records", None) or [])
+        batch = f"records {records[0].sequence_number}..{records[-1].sequence_number}" if records else "no records"
+        self._failed_batches += 1
+        log.error("%s failed on shard %s (%s; checkpoint stays at %s): %s: %s; the child exits so that the KCL "
+                  "reads again from the last checkpoint", action, self.shard_id, batch, self._checkpointed,
+                  type(exc).__name__, exc, exc_info=exc, extra={"failed_batches": self._failed_batches})
+        self._beat()
+        self._log_stats()
+        raise SystemExit(EXIT_ON_FAILURE)
+
+    def _previous_failures(self) -> int:
+        if self._health_dir is None:
+            return 0
+        beat = health.read_heartbeats(self._health_dir).get(self.shard_id, {})
+        return int(beat.get("failed_batches", 0))
 
     def _require_alerter(self) -> Alerter:
         if self.alerter is None:
@@ -98,14 +147,22 @@ class AlertRecordProcessor(processor.RecordProcessorBase):  # type: ignore[misc]
             self._checkpointed, self._checkpointed_at = self._safe, now
 
     def _maybe_beat(self) -> None:
-        now = self._clock()
-        if self._health_dir is not None and now - self._beat_at >= health.BEAT_EVERY_SECONDS:
-            self._beat_at = now
-            try:
-                health.write_heartbeat(self._health_dir, self.shard_id, time.time(),
-                                       {"millis_behind_latest": self._millis_behind})
-            except OSError as exc:
-                log.warning("could not write the heartbeat: %s", exc)
+        if self._clock() - self._beat_at >= health.BEAT_EVERY_SECONDS:
+            self._beat()
+
+    def _beat(self) -> None:
+        """The heartbeat file: liveness for the health check, and the figures the status line shows."""
+        self._beat_at = self._clock()
+        if self._health_dir is None:
+            return
+        details: dict[str, Any] = {"millis_behind_latest": self._millis_behind, "failed_batches": self._failed_batches}
+        if self.alerter is not None:
+            details["stats"] = self._stats()
+            details["slack"] = self.alerter.slack.as_dict()
+        try:
+            health.write_heartbeat(self._health_dir, self.shard_id, time.time(), details)
+        except OSError as exc:
+            log.warning("could not write the heartbeat: %s", exc)
 
     def _maybe_log_stats(self) -> None:
         if self._clock() - self._stats_at >= STATS_INTERVAL_SECONDS:
@@ -113,5 +170,7 @@ class AlertRecordProcessor(processor.RecordProcessorBase):  # type: ignore[misc]
 
     def _log_stats(self) -> None:
         self._stats_at = self._clock()
-        stats = {**self.alerter.stats.as_dict(), "held": self.alerter.held} if self.alerter else {}
-        log.info("stats", extra={"stats": stats, "millis_behind_latest": self._millis_behind})
+        log.info("stats", extra={"stats": self._stats(), "millis_behind_latest": self._millis_behind})
+
+    def _stats(self) -> dict[str, Any]:
+        return {**self.alerter.stats.as_dict(), "held": self.alerter.held} if self.alerter else {}
