@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from consumer.config import REPO_ROOT, read_environment
+from consumer.config import REPO_ROOT, read_environment, resolve_aliases
 from generator.fluentbit import fluent_bit_record
 from generator.lines import make_line
 from localmode import paths
@@ -41,21 +41,20 @@ def bench_env(name: str, **overrides: str) -> dict[str, str]:
     """``.env`` + the environment, with free ports and a private stream / application (``cali-bench-<name>-<id>``)."""
     env = read_environment()
     private = f"cali-bench-{name}-{new_run_id()}"
-    env.update({
-        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}",
+    return resolve_aliases({
+        "LOCALSTACK_ENDPOINT": f"http://127.0.0.1:{free_port()}",
         "CALI_TLS_PORT": str(free_port()),
         "SLACK_RECEIVER_PORT": str(free_port()),
         "SLACK_WEBHOOK_URL": "",
         "SLACK_WEBHOOK_URL_WARN": "",
-        "CALI_STREAM_NAME": private,
+        "KINESIS_STREAM_NAME": private,
         "CALI_APP_NAME": private,
         "CALI_WORKER_ID": WORKER_ID,
         "LOG_LEVEL": "INFO",
         # the daemon's children import bench.* (noop_processor, timed_consumer) whatever the working directory
         "PYTHONPATH": os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p),
         **overrides,
-    })
-    return env
+    }, env)
 
 
 def new_stack(name: str, **overrides: str) -> Stack:

@@ -41,9 +41,10 @@ def build_processor(settings: Settings) -> AlertRecordProcessor:
     if settings.slack_webhook_url_warn is not None:
         senders[Level.WARN] = SlackWebhook(settings.slack_webhook_url_warn, "warn")
     tz = ZoneInfo(settings.display_timezone)
-    # The endpoint comes from AWS_ENDPOINT_URL, which boto3 reads itself (empty on real AWS).
+    # The endpoint is given explicitly (None on real AWS): compose sets only LOCALSTACK_ENDPOINT, which boto3 ignores.
     client_config = Config(connect_timeout=5, read_timeout=10, retries={"mode": "standard", "max_attempts": 3})
-    dynamodb = boto3.client("dynamodb", region_name=settings.region, config=client_config)
+    dynamodb = boto3.client("dynamodb", region_name=settings.region, endpoint_url=settings.endpoint_url,
+                            config=client_config)
     state = DynamoState(dynamodb, settings.state_table, settings.throttle_max_per_minute)
 
     def make_alerter(shard_id: str) -> Alerter:

@@ -1,7 +1,7 @@
 """``python -m consumer.checkpoints``: per shard, who holds the lease, where the checkpoint is, how far behind.
 
 Reads the KCL's lease table and the stream; works against LocalStack, the local emulator and real AWS alike
-(the endpoint is AWS_ENDPOINT_URL, unset on AWS). Prints to stdout: this is a CLI, not a KCL child.
+(the endpoint is LOCALSTACK_ENDPOINT, unset on AWS). Prints to stdout: this is a CLI, not a KCL child.
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import dotenv_values
@@ -64,17 +65,41 @@ class Settings:
         return f"{self.app_name}-state"
 
 
-def read_environment(env_file: Path | None = DEFAULT_ENV_FILE) -> dict[str, str]:
-    """``.env`` values overlaid by the process environment (the environment wins, as in docker compose)."""
-    merged: dict[str, str] = {}
-    if env_file is not None and env_file.is_file():
-        merged.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
-    merged.update(os.environ)
+# The MVP plan's names (what .env uses) and the names CALI read before, still accepted as aliases. Within one place
+# (.env, or the process environment) the two names of a pair must agree; the environment beats .env pair by pair.
+# Both names are then set to the one value, so children see either: boto3 reads AWS_ENDPOINT_URL and
+# AWS_DEFAULT_REGION itself, Fluent Bit and Terraform get the plan's names.
+NAME_ALIASES: Final = (("LOCALSTACK_ENDPOINT", "AWS_ENDPOINT_URL"), ("KINESIS_STREAM_NAME", "CALI_STREAM_NAME"),
+                       ("AWS_REGION", "AWS_DEFAULT_REGION"))
+
+
+def resolve_aliases(env: Mapping[str, str], below: Mapping[str, str] | None = None) -> dict[str, str]:
+    """``env`` over ``below`` with each pair of NAME_ALIASES resolved to one value under both names. A pair named in
+    ``env`` (even empty) replaces ``below``'s; two names of one pair that disagree in one mapping: ConfigError."""
+    merged = {**(below or {}), **env}
+    for name, alias in NAME_ALIASES:
+        source = env if name in env or alias in env else below or {}
+        given = {n: source[n].strip() for n in (name, alias) if n in source}
+        if len(set(given.values())) > 1:
+            raise ConfigError(f"{name}={given[name]!r} and its alias {alias}={given[alias]!r} disagree; "
+                              f"set only {name}")
+        merged.pop(name, None)
+        merged.pop(alias, None)
+        if given:
+            merged[name] = merged[alias] = next(iter(given.values()))
     return merged
 
 
+def read_environment(env_file: Path | None = DEFAULT_ENV_FILE) -> dict[str, str]:
+    """``.env`` values overlaid by the process environment (the environment wins, as in docker compose)."""
+    dotenv: dict[str, str] = {}
+    if env_file is not None and env_file.is_file():
+        dotenv = {k: v for k, v in dotenv_values(env_file).items() if v is not None}
+    return resolve_aliases(dict(os.environ), resolve_aliases(dotenv))
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
-    env = read_environment() if environ is None else environ
+    env = read_environment() if environ is None else resolve_aliases(environ)
 
     def get(name: str, default: str = "") -> str:
         return env.get(name, default).strip()
@@ -105,9 +130,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         raise ConfigError(f"CALI_DISPLAY_TIMEZONE {timezone!r} is not a known time zone") from None
     worker_id = get("CALI_WORKER_ID") or f"cali-{socket.gethostname()}"
     return Settings(
-        region=get("AWS_REGION") or get("AWS_DEFAULT_REGION") or "ap-northeast-2",
-        endpoint_url=get("AWS_ENDPOINT_URL") or None,
-        stream_name=get("CALI_STREAM_NAME", "cali-log-stream"),
+        region=get("AWS_REGION") or "ap-northeast-2",
+        endpoint_url=get("LOCALSTACK_ENDPOINT") or None,
+        stream_name=get("KINESIS_STREAM_NAME", "cali-log-stream"),
         stream_shards=int(number("CALI_STREAM_SHARDS", "2", int)),
         app_name=get("CALI_APP_NAME", "cali-consumer"),
         worker_id=worker_id,

@@ -1,7 +1,8 @@
 """``python -m generator``: paced realistic log lines to stdout, Fluent Bit's forward input, or Kinesis.
 
 Defaults come from the environment when set (so a container is configured by env alone):
-GENERATOR_RATE, GENERATOR_ERROR_RATIO, GENERATOR_SEED, CALI_STREAM_NAME, FLUENT_BIT_FORWARD_PORT, LOG_LEVEL.
+GENERATOR_RATE, GENERATOR_ERROR_RATIO, GENERATOR_SEED, KINESIS_STREAM_NAME (alias CALI_STREAM_NAME),
+FLUENT_BIT_FORWARD_PORT, LOG_LEVEL.
 An empty value counts as unset. Command-line arguments win. SIGTERM / SIGINT: flush what is pending, close, exit 0.
 """
 
@@ -121,8 +122,9 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
         help="Fluent Bit forward input port for --output forward (env FLUENT_BIT_FORWARD_PORT, default 24224)",
     )
     parser.add_argument(
-        "--stream", default=env.get("CALI_STREAM_NAME", "").strip() or DEFAULT_STREAM,
-        help=f"Kinesis stream for --output kinesis (env CALI_STREAM_NAME, default {DEFAULT_STREAM})",
+        "--stream",
+        default=(env.get("KINESIS_STREAM_NAME", "") or env.get("CALI_STREAM_NAME", "")).strip() or DEFAULT_STREAM,
+        help=f"Kinesis stream for --output kinesis (env KINESIS_STREAM_NAME, default {DEFAULT_STREAM})",
     )
     parser.add_argument(
         "--batch-interval", type=_non_negative_float, default=None,

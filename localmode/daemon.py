@@ -17,11 +17,11 @@ HEAP = "-Xmx256m"  # the JVM's heap is bounded by this, not by the machine
 def property_values(settings: Settings, python: str = sys.executable) -> dict[str, str]:
     return {
         "CALI_PYTHON": python,
-        "CALI_STREAM_NAME": settings.stream_name,
+        "KINESIS_STREAM_NAME": settings.stream_name,
         "CALI_APP_NAME": settings.app_name,
         "CALI_WORKER_ID": settings.worker_id,
         "AWS_REGION": settings.region,
-        "AWS_ENDPOINT_URL": settings.endpoint_url or "",
+        "LOCALSTACK_ENDPOINT": settings.endpoint_url or "",
     }
 
 

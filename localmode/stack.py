@@ -48,10 +48,10 @@ class Stack:
 
     # -- parts -------------------------------------------------------------------------------------------------
     def start_emulator(self) -> Child | None:
-        """Start moto+hypercorn at AWS_ENDPOINT_URL, unless a LocalStack already answers there."""
+        """Start moto+hypercorn at LOCALSTACK_ENDPOINT, unless a LocalStack already answers there."""
         url = self.settings.endpoint_url
         if url is None:
-            raise ValueError("AWS_ENDPOINT_URL is empty: local mode needs an endpoint")
+            raise ValueError("LOCALSTACK_ENDPOINT is empty: local mode needs an endpoint")
         found = probe(url)
         if found is Found.LOCALSTACK:
             log.info("LocalStack is running at %s: using it", url)
@@ -62,7 +62,7 @@ class Stack:
             return None
         if found is Found.OTHER:
             raise RuntimeError(f"something that is not LocalStack already listens at {url}; stop it or change "
-                               "AWS_ENDPOINT_URL")
+                               "LOCALSTACK_ENDPOINT")
         host, port = host_port(url)
         tls_port = self.settings.tls_port
         child = self.supervisor.start("emulator", [sys.executable, "-m", "localmode.emulator", "--host", host,

@@ -257,16 +257,17 @@ def test_consumer_renders_properties_for_localstack(resolved: dict[str, Any], tm
     props = (tmp_path / "worker.properties").read_text()
     assert argv[0] == "java" and "-Daws.cborEnabled=false" not in argv  # LocalStack reads CBOR
     for line in ("kinesisEndpoint = http://localstack:4566", "dynamoDBEndpoint = http://localstack:4566",
-                 f"streamName = {env['CALI_STREAM_NAME']}", f"applicationName = {env['CALI_APP_NAME']}",
+                 f"streamName = {env['KINESIS_STREAM_NAME']}", f"applicationName = {env['CALI_APP_NAME']}",
                  f"regionName = {env['AWS_REGION']}", f"workerId = cali-{socket.gethostname()}"):
         assert line in props.splitlines()
 
 
 def test_kcl_properties_take_their_names_from_env() -> None:
-    assert _property("streamName") == "${CALI_STREAM_NAME}"
+    assert _property("streamName") == "${KINESIS_STREAM_NAME}"
     assert _property("applicationName") == "${CALI_APP_NAME}"
     assert _property("regionName") == "${AWS_REGION}"
-    assert {"CALI_STREAM_NAME", "CALI_APP_NAME", "AWS_REGION"} <= placeholders(paths.PROPERTIES.read_text())
+    assert {"KINESIS_STREAM_NAME", "CALI_APP_NAME", "AWS_REGION", "LOCALSTACK_ENDPOINT"} <= placeholders(
+        paths.PROPERTIES.read_text())
 
 
 # --------------------------------------------------------------------------------------------------- Dockerfiles
@@ -386,7 +387,7 @@ def test_terraform_files_are_there_and_parse(hcl: dict[str, Any]) -> None:
 def test_terraform_defaults_agree_with_env(hcl: dict[str, Any], dotenv: dict[str, str]) -> None:
     defaults = {name: body.get("default") for block in hcl["variable"] for name, body in block.items()}
     assert defaults["region"] == dotenv["AWS_REGION"]
-    assert defaults["stream_name"] == dotenv["CALI_STREAM_NAME"]
+    assert defaults["stream_name"] == dotenv["KINESIS_STREAM_NAME"]
     assert defaults["shard_count"] == int(dotenv["CALI_STREAM_SHARDS"])
     assert defaults["app_name"] == dotenv["CALI_APP_NAME"]
     assert defaults["localstack_endpoint"] == "http://localhost:4566"
@@ -399,7 +400,7 @@ def test_compose_passes_env_names_to_terraform(hcl: dict[str, Any], resolved: di
     tf_vars = {k.removeprefix("TF_VAR_"): v for k, v in env.items() if k.startswith("TF_VAR_")}
     assert set(tf_vars) <= declared
     assert tf_vars == {"localstack_endpoint": "http://localstack:4566", "region": dotenv["AWS_REGION"],
-                       "stream_name": dotenv["CALI_STREAM_NAME"], "shard_count": dotenv["CALI_STREAM_SHARDS"],
+                       "stream_name": dotenv["KINESIS_STREAM_NAME"], "shard_count": dotenv["CALI_STREAM_SHARDS"],
                        "app_name": dotenv["CALI_APP_NAME"]}
 
 
@@ -554,7 +555,7 @@ def test_fluent_bit_config_parses_into_the_pipeline(fluent_bit: list[Section]) -
 
 def test_fluent_bit_ships_to_the_stream_from_env(fluent_bit: list[Section]) -> None:
     out = _one(fluent_bit, "OUTPUT", "kinesis_streams")
-    assert out.get("stream") == "${CALI_STREAM_NAME}"
+    assert out.get("stream") == "${KINESIS_STREAM_NAME}"
     assert out.get("region") == "${AWS_REGION}"
     assert out.get("endpoint") == "https://${KINESIS_HOST}"  # kinesis_streams speaks only HTTPS
     assert out.get("port") == "${KINESIS_TLS_PORT}"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from consumer.config import Secret, Settings, load_settings, read_environment
+from consumer.config import Secret, Settings, load_settings, read_environment, resolve_aliases
 from consumer.errors import ConfigError
 
 WEBHOOK = "https://hooks.slack.com/services/T000/B000/SECRETSECRET"
@@ -48,12 +48,16 @@ def test_defaults(field: str, expected: object) -> None:
 @pytest.mark.parametrize(
     ("environ", "field", "expected"),
     [
-        pytest.param({"AWS_DEFAULT_REGION": "us-east-1"}, "region", "us-east-1", id="default-region-fallback"),
-        pytest.param({"AWS_REGION": "eu-west-1", "AWS_DEFAULT_REGION": "us-east-1"}, "region", "eu-west-1",
-                     id="AWS_REGION-wins"),
-        pytest.param({"AWS_ENDPOINT_URL": " http://localhost:4566 "}, "endpoint_url", "http://localhost:4566",
+        pytest.param({"AWS_DEFAULT_REGION": "us-east-1"}, "region", "us-east-1", id="default-region-alias"),
+        pytest.param({"AWS_REGION": "eu-west-1", "AWS_DEFAULT_REGION": "eu-west-1"}, "region", "eu-west-1",
+                     id="region-and-alias-agree"),
+        pytest.param({"LOCALSTACK_ENDPOINT": " http://localhost:4566 "}, "endpoint_url", "http://localhost:4566",
                      id="endpoint-stripped"),
-        pytest.param({"AWS_ENDPOINT_URL": ""}, "endpoint_url", None, id="empty-endpoint-is-real-aws"),
+        pytest.param({"AWS_ENDPOINT_URL": "http://localhost:4566"}, "endpoint_url", "http://localhost:4566",
+                     id="endpoint-alias"),
+        pytest.param({"LOCALSTACK_ENDPOINT": ""}, "endpoint_url", None, id="empty-endpoint-is-real-aws"),
+        pytest.param({"KINESIS_STREAM_NAME": "plan"}, "stream_name", "plan", id="stream"),
+        pytest.param({"CALI_STREAM_NAME": "old"}, "stream_name", "old", id="stream-alias"),
         pytest.param({"CALI_APP_NAME": "app"}, "state_table", "app-state", id="state-table-follows-app"),
         pytest.param({"CALI_WORKER_ID": "w-1"}, "worker_id", "w-1", id="worker-id"),
         pytest.param({"THROTTLE_MAX_PER_MINUTE": " 7 "}, "throttle_max_per_minute", 7, id="padded-int"),
@@ -165,7 +169,8 @@ def test_settings_are_frozen() -> None:
 
 # -- read_environment: .env, overlaid by the process environment ---------------------------------------------
 
-KEYS = ("THROTTLE_MAX_PER_MINUTE", "CALI_STREAM_NAME", "SLACK_WEBHOOK_URL", "CALI_DISPLAY_TIMEZONE", "CALI_EMPTY")
+KEYS = ("THROTTLE_MAX_PER_MINUTE", "CALI_STREAM_NAME", "SLACK_WEBHOOK_URL", "CALI_DISPLAY_TIMEZONE", "CALI_EMPTY",
+        "KINESIS_STREAM_NAME", "LOCALSTACK_ENDPOINT", "AWS_ENDPOINT_URL", "AWS_REGION", "AWS_DEFAULT_REGION")
 
 
 @pytest.fixture
@@ -216,3 +221,49 @@ def test_no_dotenv(clean_env: pytest.MonkeyPatch, tmp_path: Path, which: str) ->
     merged = read_environment(None if which == "none" else tmp_path / "absent.env")
     assert merged["CALI_STREAM_NAME"] == "from-env"
     assert "THROTTLE_MAX_PER_MINUTE" not in merged
+
+
+# -- the plan's names and their aliases ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "alias"),
+    [("LOCALSTACK_ENDPOINT", "AWS_ENDPOINT_URL"), ("KINESIS_STREAM_NAME", "CALI_STREAM_NAME"),
+     ("AWS_REGION", "AWS_DEFAULT_REGION")],
+)
+def test_a_name_and_its_alias_that_disagree_are_one_line_error(name: str, alias: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings({name: "a-1", alias: "b-2"})
+    message = str(caught.value)
+    assert "\n" not in message and name in message and alias in message and f"set only {name}" in message
+
+
+def test_read_environment_exports_the_resolved_value_under_both_names(clean_env: pytest.MonkeyPatch,
+                                                                      tmp_path: Path) -> None:
+    """boto3 reads AWS_ENDPOINT_URL / AWS_DEFAULT_REGION itself; Fluent Bit and Terraform get the plan's names."""
+    path = tmp_path / ".env"
+    path.write_text("LOCALSTACK_ENDPOINT=http://127.0.0.1:4566\nKINESIS_STREAM_NAME=plan\nAWS_REGION=eu-west-1\n")
+    merged = read_environment(path)
+    assert merged["AWS_ENDPOINT_URL"] == merged["LOCALSTACK_ENDPOINT"] == "http://127.0.0.1:4566"
+    assert merged["CALI_STREAM_NAME"] == merged["KINESIS_STREAM_NAME"] == "plan"
+    assert merged["AWS_DEFAULT_REGION"] == merged["AWS_REGION"] == "eu-west-1"
+
+
+def test_an_alias_in_the_environment_beats_the_plans_name_in_dotenv(clean_env: pytest.MonkeyPatch,
+                                                                   tmp_path: Path) -> None:
+    """The one precedence: the process environment over .env, pair by pair; the two names agree in each place."""
+    path = tmp_path / ".env"
+    path.write_text("LOCALSTACK_ENDPOINT=http://127.0.0.1:4566\nKINESIS_STREAM_NAME=plan\n")
+    clean_env.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:5201")
+    settings = load_settings(read_environment(path))
+    assert (settings.endpoint_url, settings.stream_name) == ("http://127.0.0.1:5201", "plan")
+    clean_env.setenv("LOCALSTACK_ENDPOINT", "http://127.0.0.1:5202")
+    with pytest.raises(ConfigError, match="disagree"):
+        read_environment(path)
+
+
+def test_overrides_over_a_read_environment_take_either_name(clean_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    path = tmp_path / ".env"
+    path.write_text("KINESIS_STREAM_NAME=plan\n")
+    for name in ("KINESIS_STREAM_NAME", "CALI_STREAM_NAME"):
+        assert load_settings(resolve_aliases({name: "mine"}, read_environment(path))).stream_name == "mine"

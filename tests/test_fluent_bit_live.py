@@ -25,7 +25,7 @@ import msgpack  # type: ignore[import-untyped]
 import pytest
 from dotenv import dotenv_values
 
-from consumer.config import read_environment
+from consumer.config import read_environment, resolve_aliases
 from consumer.model import Dropped
 from consumer.pipeline.decode import decode
 from consumer.pipeline.parse import parse_line
@@ -181,16 +181,15 @@ def read_stream(kinesis: Any, stream: str) -> list[bytes]:
 
 @pytest.fixture
 def live_stack(tmp_path: Path) -> Iterator[Stack]:
-    env = read_environment()
     run_id = uuid.uuid4().hex[:8]
-    env.update({
-        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}",
+    env = resolve_aliases({
+        "LOCALSTACK_ENDPOINT": f"http://127.0.0.1:{free_port()}",
         "CALI_TLS_PORT": str(free_port()),
         "SLACK_RECEIVER_PORT": str(free_port()),
         "FLUENT_BIT_FORWARD_PORT": str(free_port()),
         "SLACK_WEBHOOK_URL": "",
         "SLACK_WEBHOOK_URL_WARN": "",
-        "CALI_STREAM_NAME": f"cali-fb-{run_id}",
+        "KINESIS_STREAM_NAME": f"cali-fb-{run_id}",
         "CALI_APP_NAME": f"cali-fb-{run_id}",
         "CALI_WORKER_ID": "cali-fb-worker",
         "THROTTLE_MAX_PER_MINUTE": "100000",  # count every alert; the throttle has its own tests
@@ -198,7 +197,7 @@ def live_stack(tmp_path: Path) -> Iterator[Stack]:
         "GENERATOR_ERROR_RATIO": "0.5",
         "GENERATOR_SEED": "11",
         "LOG_LEVEL": "INFO",
-    })
+    }, read_environment())
     stack = Stack(env=env, run_dir=tmp_path / "run")
     try:
         yield stack

@@ -614,9 +614,10 @@ def test_run_unpaced_batches_by_size() -> None:
     assert [len(w) for w in output.writes] == [500, 500, 234]
 
 
-def test_env_defaults() -> None:
+@pytest.mark.parametrize("stream_variable", ["KINESIS_STREAM_NAME", "CALI_STREAM_NAME"])
+def test_env_defaults(stream_variable: str) -> None:
     env = {"GENERATOR_RATE": "7.5", "GENERATOR_ERROR_RATIO": "0.4", "GENERATOR_SEED": "42",
-           "CALI_STREAM_NAME": "other-stream"}
+           stream_variable: "other-stream"}
     args = build_parser(env).parse_args([])
     assert (args.rate, args.error_ratio, args.seed, args.stream) == (7.5, 0.4, 42, "other-stream")
     args = build_parser(env).parse_args(["--rate", "0", "--seed", "1", "--stream", "x"])

@@ -14,7 +14,7 @@ variable "localstack_endpoint" {
 }
 
 variable "stream_name" {
-  description = "The Kinesis stream Fluent Bit writes and the KCL reads (.env CALI_STREAM_NAME)"
+  description = "The Kinesis stream Fluent Bit writes and the KCL reads (.env KINESIS_STREAM_NAME)"
   type        = string
   default     = "cali-log-stream"
 }

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from consumer.config import read_environment
+from consumer.config import read_environment, resolve_aliases
 from localmode.stack import Stack
 from localmode.supervisor import Child, free_port
 from tests.integration.helpers import Receiver
@@ -24,15 +24,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 def stack_env(endpoint: str, **overrides: str) -> dict[str, str]:
     """A private stream, application and Slack receiver port on the given emulator."""
-    env = read_environment()
     run_id = uuid.uuid4().hex[:8]
-    env.update({
-        "AWS_ENDPOINT_URL": endpoint,
+    return resolve_aliases({  # over .env + the environment; a name or its alias (consumer/config.py) both work
+        "LOCALSTACK_ENDPOINT": endpoint,
         "CALI_TLS_PORT": str(free_port()),
         "SLACK_RECEIVER_PORT": str(free_port()),
         "SLACK_WEBHOOK_URL": "",
         "SLACK_WEBHOOK_URL_WARN": "",
-        "CALI_STREAM_NAME": f"cali-test-{run_id}",
+        "KINESIS_STREAM_NAME": f"cali-test-{run_id}",
         "CALI_APP_NAME": f"cali-test-{run_id}",
         "CALI_WORKER_ID": WORKER_ID,
         # The basic flow tests count every alert; the throttle has its own tests.
@@ -40,8 +39,7 @@ def stack_env(endpoint: str, **overrides: str) -> dict[str, str]:
         "CALI_DIGEST_INTERVAL_SECONDS": "2",
         "LOG_LEVEL": "INFO",
         **overrides,
-    })
-    return env
+    }, read_environment())
 
 
 @pytest.fixture(scope="session")
