@@ -18,9 +18,11 @@ from dotenv import dotenv_values
 from consumer.errors import ConfigError
 from consumer.model import Level
 from consumer.pipeline.levels import normalise_level
+from consumer.routes import Routes, default_only, load_routes
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_ENV_FILE = REPO_ROOT / ".env"
+DEFAULT_ROUTES_FILE = REPO_ROOT / "routes.yaml"
 
 
 @dataclass(frozen=True)
@@ -58,11 +60,21 @@ class Settings:
     dedup_window_seconds: float
     digest_interval_seconds: float
     health_dir: Path
+    routes: Routes
+    webhooks: Mapping[str, Secret]  # the webhook URL behind each environment variable a route names (set ones only)
+    silence_refresh_seconds: float
+    operator: str  # who runs a CLI command (a silence's author): CALI_OPERATOR, else USER
+    aws_keys: tuple[str, Secret] | None  # AWS_ACCESS_KEY_ID + AWS_SECRET_ACCESS_KEY; None: boto3's own chain
 
     @property
     def state_table(self) -> str:
         """The consumer's own DynamoDB table (throttle, dedup, delivered alerts); the KCL owns ``app_name``."""
         return f"{self.app_name}-state"
+
+    @property
+    def silences_table(self) -> str:
+        """Silences, shared by every processor (consumer/silence); Terraform declares it too."""
+        return f"{self.app_name}-silences"
 
 
 # The MVP plan's names (what .env uses) and the names CALI read before, still accepted as aliases. Within one place
@@ -129,6 +141,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     except (ZoneInfoNotFoundError, ValueError):
         raise ConfigError(f"CALI_DISPLAY_TIMEZONE {timezone!r} is not a known time zone") from None
     worker_id = get("CALI_WORKER_ID") or f"cali-{socket.gethostname()}"
+    routes = _routes(get("CALI_ROUTES_FILE"), throttle)
+    webhooks = {name: Secret(get(name)) for name in {r.webhook for r in routes.all if r.webhook} if get(name)}
     return Settings(
         region=get("AWS_REGION") or "ap-northeast-2",
         endpoint_url=get("LOCALSTACK_ENDPOINT") or None,
@@ -151,4 +165,20 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         dedup_window_seconds=float(number("CALI_DEDUP_WINDOW_SECONDS", "300", float)),
         digest_interval_seconds=float(number("CALI_DIGEST_INTERVAL_SECONDS", "60", float)),
         health_dir=Path(get("CALI_HEALTH_DIR") or f"/tmp/cali-health/{worker_id}"),
+        routes=routes,
+        webhooks=webhooks,
+        silence_refresh_seconds=float(number("CALI_SILENCE_REFRESH_SECONDS", "5", float)),
+        operator=get("CALI_OPERATOR") or get("USER") or get("LOGNAME") or "unknown",
+        aws_keys=(get("AWS_ACCESS_KEY_ID"), Secret(get("AWS_SECRET_ACCESS_KEY")))
+        if get("AWS_ACCESS_KEY_ID") and get("AWS_SECRET_ACCESS_KEY") else None,
     )
+
+
+def _routes(path: str, default_max_per_minute: int) -> Routes:
+    """``CALI_ROUTES_FILE`` (default: the repository's ``routes.yaml``; ``none``: everything to the default route).
+    A file that was named but is missing is an error; a missing default file means no rules."""
+    if path.lower() == "none":
+        return default_only(default_max_per_minute)
+    if not path and not DEFAULT_ROUTES_FILE.is_file():
+        return default_only(default_max_per_minute)
+    return load_routes(Path(path) if path else DEFAULT_ROUTES_FILE, default_max_per_minute)

@@ -67,3 +67,9 @@ def position(key: str) -> tuple[int, int, int]:
 class Alert:
     event: LogEvent
     ref: RecordRef
+
+
+def sortable_position(key: str) -> str:
+    """A ``RecordRef.key``'s position as a fixed-width string: compares like ``position`` (DynamoDB conditions)."""
+    sequence, sub, line = position(key)
+    return f"{sequence:060d}/{sub:010d}/{line:08d}"

@@ -7,6 +7,8 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from consumer.state.dynamodb import ensure_table
+
 log = logging.getLogger("cali.resources")
 
 
@@ -66,3 +68,10 @@ def seed_leases(dynamodb: Any, app_name: str, shards: Sequence[Mapping[str, Any]
         dynamodb.put_item(TableName=app_name, Item=item)
     log.info("seeded %d leases in %s", len(open_shards), app_name)
     return True
+
+
+
+def ensure_silences_table(client: Any, table: str) -> None:
+    """The silences table (consumer/silence/store.py: hash key ``id``, TTL ``expires_at``), if missing; Terraform
+    declares the same for compose and AWS."""
+    ensure_table(client, table, key="id")

@@ -17,7 +17,7 @@ from consumer.config import Settings, load_settings, read_environment
 from consumer.state.dynamodb import ensure_table
 from localmode import daemon, paths
 from localmode.endpoint import Found, host_port, probe
-from localmode.resources import ensure_stream, seed_leases
+from localmode.resources import ensure_silences_table, ensure_stream, seed_leases
 from localmode.supervisor import Child, Supervisor, port_open, wait_until
 
 log = logging.getLogger("cali.stack")
@@ -76,6 +76,7 @@ class Stack:
         shards = ensure_stream(self.client("kinesis"), s.stream_name, s.stream_shards)
         dynamodb = self.client("dynamodb")
         ensure_table(dynamodb, s.state_table)
+        ensure_silences_table(dynamodb, s.silences_table)
         seed_leases(dynamodb, s.app_name, shards, owners)
         return shards
 

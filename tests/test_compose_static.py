@@ -17,6 +17,7 @@ import ssl
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ from consumer.state.dynamodb import ensure_table
 from generator.__main__ import build_parser as generator_parser
 from localmode import paths
 from localmode.properties import placeholders
+from localmode.resources import ensure_silences_table
 from localmode.stack import WEBHOOK_PATH, Stack
 from slack_receiver.__main__ import parse_args as receiver_args
 from tests import corpus
@@ -441,15 +443,22 @@ class _RecordingDynamoDB:
         self.calls.append(("update_time_to_live", kwargs))
 
 
-def test_terraform_state_table_is_the_table_local_mode_creates(hcl: dict[str, Any], dotenv: dict[str, str]) -> None:
-    """Same name (Settings.state_table), key and TTL as consumer/state/dynamodb.py's ensure_table."""
-    (table,) = _resources(hcl, "aws_dynamodb_table")
+@pytest.mark.parametrize(("name", "create"), [
+    pytest.param("${var.app_name}-state", ensure_table, id="state"),
+    pytest.param("${var.app_name}-silences", ensure_silences_table, id="silences"),
+])
+def test_terraform_tables_are_the_tables_local_mode_creates(hcl: dict[str, Any], dotenv: dict[str, str], name: str,
+                                                            create: Callable[[Any, str], None]) -> None:
+    """Same name (Settings.state_table / silences_table), key and TTL as local mode's ensure_*table."""
+    (table,) = [t for t in _resources(hcl, "aws_dynamodb_table") if t["name"] == name]
     settings = load_settings(dotenv)
-    assert table["name"].replace("${var.app_name}", settings.app_name) == settings.state_table
+    actual = table["name"].replace("${var.app_name}", settings.app_name)
+    assert actual in {settings.state_table, settings.silences_table}
 
     recorder = _RecordingDynamoDB([])
-    ensure_table(recorder, settings.state_table)
+    create(recorder, actual)
     created = dict(recorder.calls)
+    assert created["create_table"]["TableName"] == actual
     (key,) = created["create_table"]["KeySchema"]
     (attribute,) = created["create_table"]["AttributeDefinitions"]
     assert table["hash_key"] == key["AttributeName"]
@@ -461,7 +470,7 @@ def test_terraform_state_table_is_the_table_local_mode_creates(hcl: dict[str, An
 
 def test_terraform_leaves_the_kcl_tables_to_the_kcl(hcl: dict[str, Any]) -> None:
     names = [t["name"] for t in _resources(hcl, "aws_dynamodb_table")]
-    assert names == ["${var.app_name}-state"]
+    assert names == ["${var.app_name}-state", "${var.app_name}-silences"]
 
 
 def _terraform_env(tmp_path: Path) -> dict[str, str]:

@@ -8,27 +8,20 @@ times are injected, so nothing waits for a real minute.
 from __future__ import annotations
 
 import json
-import socket
-import subprocess
-import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import boto3
 import pytest
 
 from consumer.alerter import Alerter, RecordIn
 from consumer.model import Level
 from consumer.state.dynamodb import CLAIM_CACHE_SECONDS, DELIVERED_TTL_SECONDS, DynamoState, ensure_table
-from localmode.supervisor import free_port
+from tests.emulator import make_client
 
-REPO = Path(__file__).resolve().parents[1]
-REGION = "ap-northeast-2"
 LIMIT = 5
 WINDOW = 60.0
 DEDUP = 300.0
@@ -36,41 +29,8 @@ BASE = float(int(time.time()))  # realistic epoch seconds, so the TTLs written a
 
 
 @pytest.fixture(scope="module")
-def endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = free_port()
-    log_path = tmp_path_factory.mktemp("emulator") / "emulator.log"
-    with log_path.open("wb") as log_file:
-        child = subprocess.Popen([sys.executable, "-m", "localmode.emulator", "--port", str(port)], cwd=REPO,
-                                 stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if child.poll() is not None:
-                pytest.fail(f"the emulator exited with {child.returncode}:\n{log_path.read_text(errors='replace')}")
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                    pass
-                make_client(url).list_tables()
-                break
-            except Exception:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
-        yield url
-    finally:
-        child.terminate()
-        try:
-            child.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait(timeout=15)
-
-
-def make_client(url: str) -> Any:
-    """One client per simulated process (a fresh session each: boto3's default session is not thread-safe)."""
-    return boto3.session.Session().client("dynamodb", region_name=REGION, endpoint_url=url,
-                                          aws_access_key_id="test", aws_secret_access_key="test")
+def endpoint(emulator_url: str) -> str:
+    return emulator_url
 
 
 @pytest.fixture

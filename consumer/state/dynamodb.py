@@ -216,11 +216,12 @@ class DynamoState:
                 raise
 
 
-def ensure_table(client: Any, table: str) -> None:
-    """Create the state table if missing (local mode; Terraform declares it for compose and AWS)."""
+def ensure_table(client: Any, table: str, key: str = "pk") -> None:
+    """Create the state table (or another with a string hash ``key`` and TTL on ``expires_at``) if missing (local
+    mode; Terraform declares them for compose and AWS)."""
     try:
-        client.create_table(TableName=table, KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-                            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        client.create_table(TableName=table, KeySchema=[{"AttributeName": key, "KeyType": "HASH"}],
+                            AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}],
                             BillingMode="PAY_PER_REQUEST")
     except client.exceptions.ResourceInUseException:
         return

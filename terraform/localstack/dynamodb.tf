@@ -16,6 +16,24 @@ resource "aws_dynamodb_table" "state" {
   }
 }
 
+# Silences (consumer/silence): `python -m consumer.silence add|list|expire`; every processor re-reads them within
+# CALI_SILENCE_REFRESH_SECONDS. Hash key `id`; an ended silence is removed a week later through `expires_at`.
+resource "aws_dynamodb_table" "silences" {
+  name         = "${var.app_name}-silences"
+  billing_mode = "PAY_PER_REQUEST"
+  hash_key     = "id"
+
+  attribute {
+    name = "id"
+    type = "S"
+  }
+
+  ttl {
+    attribute_name = "expires_at"
+    enabled        = true
+  }
+}
+
 # Not declared here: the KCL's own tables, `<app_name>` (leases and checkpoints, with the GSI
 # LeaseOwnerToLeaseKeyIndex), `<app_name>-CoordinatorState` and `<app_name>-WorkerMetricStats`. The KCL creates
 # them at first start with exactly the schema, indexes and billing mode its version needs, and migrates them

@@ -14,6 +14,10 @@ output "state_table" {
   value = aws_dynamodb_table.state.name
 }
 
+output "silences_table" {
+  value = aws_dynamodb_table.silences.name
+}
+
 output "kcl_lease_table" {
   description = "Created by the KCL itself at first start (see dynamodb.tf)"
   value       = var.app_name
