@@ -1,5 +1,6 @@
-# The light Python image (no Java, no KCL): the log generator and the local Slack receiver, both stdlib plus the
-# pinned packages the generator imports (boto3 for --output kinesis, fluent-logger for --output forward).
+# The light Python image (no Java, no KCL): the log generator and the local Slack receiver, stdlib plus the pinned
+# packages they import (boto3 for --output kinesis, fluent-logger for --output forward; python-dotenv for the
+# receiver's settings, read through consumer/config.py, the project's one configuration reader).
 FROM python:3.11.11-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -10,12 +11,13 @@ WORKDIR /app
 
 # Versions come from requirements.txt, the one list of runtime pins.
 COPY requirements.txt /tmp/requirements.txt
-RUN grep -E '^(boto3|fluent-logger)==' /tmp/requirements.txt > /tmp/generator-requirements.txt \
+RUN grep -E '^(boto3|fluent-logger|python-dotenv)==' /tmp/requirements.txt > /tmp/generator-requirements.txt \
     && pip install --no-cache-dir -r /tmp/generator-requirements.txt \
     && rm /tmp/requirements.txt /tmp/generator-requirements.txt
 
 COPY generator ./generator
 COPY slack_receiver ./slack_receiver
+COPY consumer ./consumer
 
 # /data: the Slack receiver's message store (a named volume takes this directory's owner).
 RUN groupadd --gid 10001 cali \

@@ -1,5 +1,8 @@
 """CLI: ``python -m slack_receiver --host 127.0.0.1 --port 4580 --store PATH.jsonl [--ready-file PATH]``.
 
+The token and the channels come from ``SLACK_RECEIVER_TOKEN`` and ``SLACK_RECEIVER_CHANNELS`` (environment,
+then ``.env``); a bad value exits 2 with one sentence.
+
 With ``--port 0`` the OS picks a port; it is logged on stderr and, with ``--ready-file``, written
 (digits only, atomically) to that file once the server listens. SIGTERM/SIGINT: clean stop, exit 0.
 """
@@ -16,7 +19,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 
+from consumer.errors import ConfigError
+
 from .server import make_server
+from .settings import load_receiver_settings
 
 logger = logging.getLogger("slack_receiver")
 
@@ -50,7 +56,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=args.log_level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     try:
-        server = make_server(args.host, args.port, args.store)
+        settings = load_receiver_settings()
+    except ConfigError as exc:
+        logger.error("%s", exc)
+        return 2
+    try:
+        server = make_server(args.host, args.port, args.store, settings)
     except OSError as exc:
         logger.error("cannot listen on %s:%d: %s", args.host, args.port, exc)
         return 1
@@ -64,7 +75,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         signal.signal(signum, on_signal)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True)
     thread.start()
-    logger.info("listening on %s port=%d store=%s", server.url, server.port, args.store)
+    logger.info("listening on %s port=%d store=%s channels=%s (Web API at %s/api/)", server.url, server.port,
+                args.store, ",".join(settings.channels), server.url)
     try:
         if args.ready_file is not None:
             write_ready_file(args.ready_file, server.port)

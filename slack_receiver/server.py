@@ -1,4 +1,4 @@
-"""HTTP handler and server: a fake Slack incoming webhook plus a small control API for tests."""
+"""HTTP handler and server: a fake Slack (incoming webhooks and a Web API subset) plus a control API for tests."""
 
 from __future__ import annotations
 
@@ -12,17 +12,24 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, cast
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
+from consumer.config import Secret
+
+from . import webapi
+from .channels import WEBHOOK_PREFIX, Channel, Directory
+from .faults import WEBHOOK
 from .page import render_page
 from .payload import PayloadError, parse_webhook_body
+from .settings import DEFAULT_CHANNELS, DEFAULT_TOKEN, ReceiverSettings
 from .state import CONTROL_POSTS, ReceiverState
 from .store import MessageStore
+from .workspace import Workspace
 
 logger = logging.getLogger(__name__)
 
-WEBHOOK_PREFIX = "/services/"
 MAX_BODY_BYTES = 1 << 20
+DEFAULT_SETTINGS = ReceiverSettings(token=Secret(DEFAULT_TOKEN), channels=(DEFAULT_CHANNELS,))
 
 
 class BadRequest(Exception):
@@ -39,23 +46,31 @@ class ReceiverHandler(BaseHTTPRequestHandler):
 
     # -- routing --------------------------------------------------------------------------------
     def do_GET(self) -> None:
-        path = urlsplit(self.path).path
-        if path == "/":
-            page = render_page(self.state.store.records())
+        url = urlsplit(self.path)
+        path = url.path
+        if path.startswith(webapi.API_PREFIX):
+            self._api(path.removeprefix(webapi.API_PREFIX), url.query)
+        elif path == "/":
+            page = render_page(self.state.workspace.views())
             self._send(200, page, "text/html; charset=utf-8", {"Content-Security-Policy": _CSP})
         elif path == "/healthz":
             self._send_text(200, "ok")
         elif path == "/_control/messages":
-            self._send_json(200, self.state.snapshot())
+            self._messages(url.query)
+        elif path == "/_control/thread":
+            self._thread(url.query)
         elif path == "/_control/faults":
             self._send_json(200, self.state.faults.status())
         else:
             self._send_text(404, "not_found")
 
     def do_POST(self) -> None:
-        path = urlsplit(self.path).path
+        url = urlsplit(self.path)
+        path = url.path
         if path.startswith(WEBHOOK_PREFIX):
             self._webhook(path)
+        elif path.startswith(webapi.API_PREFIX):
+            self._api(path.removeprefix(webapi.API_PREFIX), url.query)
         elif path in CONTROL_POSTS:
             self._control(CONTROL_POSTS[path])
         else:
@@ -79,11 +94,11 @@ class ReceiverHandler(BaseHTTPRequestHandler):
         if body is None:
             status, text = 413, "request_too_large"
         else:
-            fault = state.faults.next_response()
+            fault = state.faults.next_response(WEBHOOK)
             if fault.delay > 0:
                 state.sleep(fault.delay)
             if fault.status is not None:  # Slack refused it: answer the fault, store nothing
-                status, text, headers = fault.status, fault.body, fault.headers()
+                status, text, headers = fault.status, fault.webhook_body(), fault.headers()
             else:
                 status, text = self._accept(received_at, path, body)
         state.log_attempt(received_at, path, status)
@@ -95,8 +110,68 @@ class ReceiverHandler(BaseHTTPRequestHandler):
             payload = parse_webhook_body(body, self.headers.get("Content-Type"))
         except PayloadError as exc:
             return 400, exc.code
-        self.state.store.append(received_at, path, payload)
+        workspace = self.state.workspace
+        workspace.post(workspace.directory.for_webhook(path), received_at, path, payload)
         return 200, "ok"
+
+    # -- Web API --------------------------------------------------------------------------------
+    def _api(self, method: str, query: str) -> None:
+        state = self.state
+        received_at = state.wall_clock()
+        path = webapi.API_PREFIX + method
+        state.count_attempt()
+        body = self._read_body() if self.command == "POST" else b""
+        headers: dict[str, str] = {}
+        if body is None:
+            status, answer = 413, {"ok": False, "error": "request_too_large"}
+        else:
+            fault = state.faults.next_response(method)
+            if fault.delay > 0:
+                state.sleep(fault.delay)
+            if fault.status is not None:
+                status, answer, headers = fault.status, {"ok": False, "error": fault.api_error()}, fault.headers()
+            else:
+                try:
+                    args = webapi.parse_args(query, body, self.headers.get("Content-Type"))
+                except webapi.ApiError as exc:
+                    status, answer = exc.status, {"ok": False, "error": exc.code}
+                else:
+                    request = webapi.Request(args, received_at, path, self._base_url() + webapi.API_PREFIX)
+                    status, answer = webapi.call(state.workspace, method, request,
+                                                 self.headers.get("Authorization"), state.token)
+        state.log_attempt(received_at, path, status)
+        logger.info("%s %s -> %d %s", self.command, path, status, answer.get("error", "ok"))
+        self._send_json(status, answer, headers)
+
+    def _base_url(self) -> str:
+        host = self.headers.get("Host")
+        return f"http://{host}" if host else cast(ReceiverServer, self.server).url
+
+    # -- control reads --------------------------------------------------------------------------
+    def _channel_arg(self, query: str) -> tuple[bool, Channel | None]:
+        """(found, channel): no ``channel`` argument means all channels."""
+        ref = parse_qs(query).get("channel", [""])[0]
+        if not ref:
+            return True, None
+        channel = self.state.workspace.directory.find(ref)
+        return channel is not None, channel
+
+    def _messages(self, query: str) -> None:
+        found, channel = self._channel_arg(query)
+        if not found:
+            self._send_json(404, {"error": "channel_not_found"})
+        else:
+            self._send_json(200, self.state.snapshot(channel))
+
+    def _thread(self, query: str) -> None:
+        found, channel = self._channel_arg(query)
+        ts = parse_qs(query).get("ts", [""])[0]
+        workspace = self.state.workspace
+        thread = workspace.thread(channel or workspace.directory.default, ts) if found else []
+        if not thread:
+            self._send_json(404, {"error": "thread_not_found"})
+        else:
+            self._send_json(200, {"messages": [m.view() for m in thread]})
 
     # -- control --------------------------------------------------------------------------------
     def _control(self, action: Callable[[ReceiverState, Any], dict[str, Any]]) -> None:
@@ -140,8 +215,8 @@ class ReceiverHandler(BaseHTTPRequestHandler):
     def _send_text(self, status: int, body: str, headers: dict[str, str] | None = None) -> None:
         self._send(status, body, "text/plain; charset=utf-8", headers)
 
-    def _send_json(self, status: int, obj: object) -> None:
-        self._send(status, json.dumps(obj, ensure_ascii=False), "application/json")
+    def _send_json(self, status: int, obj: object, headers: dict[str, str] | None = None) -> None:
+        self._send(status, json.dumps(obj, ensure_ascii=False), "application/json; charset=utf-8", headers)
 
     def log_message(self, format: str, *args: Any) -> None:
         logger.debug("%s %s", self.address_string(), format % args)
@@ -180,23 +255,26 @@ class ReceiverServer(ThreadingHTTPServer):
 
     def server_close(self) -> None:
         super().server_close()
-        self.state.store.close()
+        self.state.workspace.store.close()
 
 
-def make_server(host: str = "127.0.0.1", port: int = 0, store_path: Path | None = None) -> ReceiverServer:
+def make_server(host: str = "127.0.0.1", port: int = 0, store_path: Path | None = None,
+                settings: ReceiverSettings = DEFAULT_SETTINGS) -> ReceiverServer:
     """Bind (port 0 picks a free port) without serving yet; raises OSError when it cannot bind."""
     store = MessageStore(store_path)
     try:
-        return ReceiverServer(host, port, ReceiverState(store))
+        workspace = Workspace(Directory(settings.channels), store)
+        return ReceiverServer(host, port, ReceiverState(workspace, settings.token.value))
     except BaseException:
         store.close()
         raise
 
 
 @contextmanager
-def running(host: str = "127.0.0.1", port: int = 0, store_path: Path | None = None) -> Iterator[ReceiverServer]:
+def running(host: str = "127.0.0.1", port: int = 0, store_path: Path | None = None,
+            settings: ReceiverSettings = DEFAULT_SETTINGS) -> Iterator[ReceiverServer]:
     """Serve in a background thread for the duration of the ``with`` block."""
-    server = make_server(host, port, store_path)
+    server = make_server(host, port, store_path, settings)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
     thread.start()
     try:

@@ -9,8 +9,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from .channels import Channel
 from .faults import FaultPlan, parse_faults, parse_outage
-from .store import MessageStore
+from .workspace import Workspace
 
 MAX_ATTEMPT_LOG = 10_000
 
@@ -19,7 +20,8 @@ MAX_ATTEMPT_LOG = 10_000
 class ReceiverState:
     """Everything the handlers share. ``sleep`` and ``wall_clock`` are injectable for tests."""
 
-    store: MessageStore
+    workspace: Workspace
+    token: str
     faults: FaultPlan = field(default_factory=FaultPlan)
     sleep: Callable[[float], None] = time.sleep
     wall_clock: Callable[[], float] = time.time
@@ -35,14 +37,18 @@ class ReceiverState:
         with self.lock:
             self.attempt_log.append({"at": at, "path": path, "status": status})
 
-    def snapshot(self) -> dict[str, Any]:
+    def snapshot(self, channel: Channel | None = None) -> dict[str, Any]:
         with self.lock:
             attempts, log = self.attempts, list(self.attempt_log)
-        return {"messages": self.store.records(), "attempts": attempts, "attempt_log": log}
+        return {"messages": self.workspace.views(channel), "attempts": attempts, "attempt_log": log,
+                "channels": self.channels()}
+
+    def channels(self) -> list[dict[str, str]]:
+        return [{"id": ch.id, "name": ch.name} for ch in self.workspace.directory.channels]
 
     def reset(self) -> None:
         with self.lock:
-            self.store.reset()
+            self.workspace.reset()
             self.attempts = 0
             self.attempt_log.clear()
 

@@ -1,6 +1,6 @@
-"""Accepted messages: kept in memory and appended as JSON lines to a store file.
+"""Accepted messages and edits: kept in memory and appended as JSON lines to a store file.
 
-Each line is ``{"received_at": <unix float>, "path": ..., "payload": {...}}`` and is flushed at once,
+Each line is one JSON object (see :mod:`slack_receiver.workspace` for the kinds) and is flushed at once,
 because other processes read the file while the receiver runs. An existing file is kept and loaded,
 so memory and file always hold the same records; ``reset`` empties both.
 """
@@ -64,8 +64,7 @@ class MessageStore:
         self._records: list[Record] = _load(path) if path else []
         self._file: TextIO | None = _open_for_append(path) if path else None
 
-    def append(self, received_at: float, path: str, payload: dict[str, Any]) -> Record:
-        record: Record = {"received_at": received_at, "path": path, "payload": payload}
+    def append(self, record: Record) -> Record:
         line = json.dumps(record, ensure_ascii=False) + "\n"
         with self._lock:
             if self._file is not None:

@@ -88,11 +88,13 @@ def test_accepts_json_and_appends_a_flushed_line(server: ReceiverServer, store_p
     status, body, _ = post_json(server.url + HOOK, {"text": "disk full on web-1"})
     assert (status, body) == (200, "ok")
     [line] = store_lines(store_path)  # readable by another process while the server runs
-    assert line["path"] == HOOK
+    assert (line["kind"], line["path"]) == ("message", HOOK)
     assert line["payload"] == {"text": "disk full on web-1"}
     assert before <= line["received_at"] <= time.time()
     state = messages(server)
-    assert state["messages"] == [line]
+    [view] = state["messages"]
+    assert {key: view[key] for key in line if key != "kind"} == {k: v for k, v in line.items() if k != "kind"}
+    assert view["channel_name"] == "cali-alerts"
     assert state["attempts"] == 1
 
 
@@ -208,7 +210,8 @@ def test_reset_clears_memory_and_truncates_file(server: ReceiverServer, store_pa
     post_json(server.url + HOOK, {"text": "b"})
     assert request(server.url + "/_control/reset", "POST", b"")[0] == 200
     assert store_path.read_text() == ""
-    assert messages(server) == {"messages": [], "attempts": 0, "attempt_log": []}
+    state = messages(server)
+    assert (state["messages"], state["attempts"], state["attempt_log"]) == ([], 0, [])
     post_json(server.url + HOOK, {"text": "c"})
     assert [line["payload"]["text"] for line in store_lines(store_path)] == ["c"]
 
@@ -266,7 +269,7 @@ def test_parse_webhook_body(body: bytes, content_type: str | None, expected: obj
 
 
 RATE = Fault(429, "rate_limited", 2.0)
-DOWN = Fault(503, "service_unavailable")
+DOWN = Fault(503)
 
 
 @pytest.mark.parametrize(
@@ -309,12 +312,13 @@ def test_fault_plan_outage_overrides_queue_and_clear_resets() -> None:
 @pytest.mark.parametrize(
     ("item", "expected"),
     [
-        ({"status": 429, "retry_after": 1.2}, Fault(429, "rate_limited", 1.2)),
-        ({"status": 502}, Fault(502, "error")),
+        ({"status": 429, "retry_after": 1.2}, Fault(429, None, 1.2)),
+        ({"status": 502}, Fault(502)),
+        ({"status": 500, "on": "chat.update"}, Fault(500, on="chat.update")),
         ({"status": 500, "body": "x", "delay": 1}, Fault(500, "x", None, 1.0)),
         ({"delay": 0.5}, Fault(delay=0.5)),
         ({"outage_seconds": 60}, Outage(60, DOWN)),
-        ({"outage_seconds": 2, "status": 429, "retry_after": 3}, Outage(2, Fault(429, "rate_limited", 3))),
+        ({"outage_seconds": 2, "status": 429, "retry_after": 3}, Outage(2, Fault(429, None, 3))),
     ],
 )
 def test_parse_fault(item: dict[str, object], expected: Fault | Outage) -> None:
@@ -333,6 +337,8 @@ def test_parse_fault(item: dict[str, object], expected: Fault | Outage) -> None:
         {"retry_after": 1},
         {"status": 429, "retry-after": 1},
         {"status": 500, "body": 5},
+        {"status": 500, "on": ""},
+        {"delay": 1, "on": 5},
         [1],
     ],
 )
@@ -347,6 +353,28 @@ def test_parse_outage_defaults() -> None:
         parse_outage({"seconds": 1, "delay": 2})
 
 
+def test_fault_plan_targets_keep_their_place_in_the_queue() -> None:
+    plan = FaultPlan(FakeClock())
+    update, hook, api = Fault(500, on="chat.update"), Fault(429, on="webhook"), Fault(400, on="api")
+    plan.queue([update, hook, api])
+    assert plan.next_response("chat.postMessage") == api
+    assert plan.next_response("chat.postMessage") == NORMAL
+    assert plan.next_response("webhook") == hook
+    assert plan.next_response("chat.update") == update
+    plan.start_outage(Outage(5, Fault(503, on="webhook")))
+    assert (plan.next_response("auth.test"), plan.next_response("webhook").status) == (NORMAL, 503)
+
+
+@pytest.mark.parametrize(("fault", "webhook", "api"), [
+    (Fault(429), "rate_limited", "ratelimited"),
+    (Fault(500), "rollup_error", "internal_error"),
+    (Fault(503, "down"), "down", "down"),
+    (Fault(418), "error", "internal_error"),
+])
+def test_fault_bodies_per_surface(fault: Fault, webhook: str, api: str) -> None:
+    assert (fault.webhook_body(), fault.api_error()) == (webhook, api)
+
+
 def test_retry_after_header_rounds_up() -> None:
     assert Fault(429, "r", 1.2).headers() == {"Retry-After": "2"}
     assert Fault(500, "r").headers() == {}
@@ -357,7 +385,7 @@ def test_store_keeps_and_repairs_an_existing_file(store_path: Path) -> None:
     store = MessageStore(store_path)
     try:
         assert [r["payload"]["text"] for r in store.records()] == ["old"]
-        store.append(2.0, "/services/b", {"text": "new"})
+        store.append({"received_at": 2.0, "path": "/services/b", "payload": {"text": "new"}})
         lines = store_path.read_text("utf-8").splitlines()
         assert lines[1] == '{"torn'
         assert json.loads(lines[2])["payload"] == {"text": "new"}

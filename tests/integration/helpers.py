@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import urllib.parse
 import urllib.request
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -15,9 +16,18 @@ __all__ = ["Receiver", "event_count", "leases", "put_lines", "wait_for"]
 
 @dataclass
 class Receiver:
-    """Client for the local Slack receiver's control API."""
+    """Client for the local Slack receiver's control API (see ``slack_receiver``'s docstring for the shapes).
+
+    A message is ``{"channel", "channel_name", "ts", "payload" (as it reads now), "original", "edits",
+    "thread_ts"?, "reply_count"?, ...}``; ``channel`` arguments take a name, ``#name`` or an id.
+    """
 
     base: str
+
+    @property
+    def api_url(self) -> str:
+        """Base URL of the Web API stand-in: ``slack_sdk.WebClient(token=..., base_url=receiver.api_url)``."""
+        return self.base + "/api/"
 
     def _call(self, method: str, path: str, body: Any = None) -> Any:
         data = None if body is None else json.dumps(body).encode()
@@ -27,13 +37,29 @@ class Receiver:
             raw = response.read()
         return json.loads(raw) if raw.startswith((b"{", b"[")) else raw.decode()
 
-    def messages(self) -> list[dict[str, Any]]:
-        return list(self._call("GET", "/_control/messages")["messages"])
+    def messages(self, channel: str | None = None) -> list[dict[str, Any]]:
+        """Messages in arrival order (thread replies too), of one channel or of all."""
+        query = "" if channel is None else "?" + urllib.parse.urlencode({"channel": channel})
+        return list(self._call("GET", "/_control/messages" + query)["messages"])
 
-    def texts(self, marker: str) -> list[str]:
-        return [m["payload"]["text"] for m in self.messages() if marker in m["payload"].get("text", "")]
+    def texts(self, marker: str, channel: str | None = None) -> list[str]:
+        return [m["payload"]["text"] for m in self.messages(channel) if marker in m["payload"].get("text", "")]
+
+    def thread(self, channel: str, ts: str) -> list[dict[str, Any]]:
+        """The thread ``ts`` (root or reply) belongs to: root first, then the replies."""
+        query = urllib.parse.urlencode({"channel": channel, "ts": ts})
+        return list(self._call("GET", "/_control/thread?" + query)["messages"])
+
+    def edited(self, channel: str | None = None) -> list[dict[str, Any]]:
+        """Messages that were edited (each has ``original``, ``edits`` and the current ``payload``)."""
+        return [m for m in self.messages(channel) if m["edits"]]
+
+    def channels(self) -> dict[str, str]:
+        """Channel name -> id."""
+        return {c["name"]: c["id"] for c in self._call("GET", "/_control/messages")["channels"]}
 
     def faults(self, items: list[dict[str, Any]]) -> None:
+        """Queue faults; an item may say ``"on": "webhook" | "api" | "<method>"``."""
         self._call("POST", "/_control/faults", items)
 
     def clear_faults(self) -> None:
