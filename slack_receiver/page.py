@@ -1,84 +1,82 @@
-"""Self-contained HTML page listing received messages, newest first (pure rendering)."""
+"""The receiver's page: a static shell, its script and style, and the JSON state the script polls.
+
+Every message-derived string travels as a string in a display tree (:mod:`slack_receiver.mrkdwn`) and becomes a
+DOM text node in the browser; the shell itself holds no message text. The Content-Security-Policy allows only
+this server's own script, style and JSON, and Trusted Types forbid HTML sinks, so no text from a log can run.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
-from html import escape
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
-MAX_SHOWN = 200
-_MAX_DEPTH = 12
+from . import render
+from .channels import Channel
+from .workspace import Workspace
 
-_STYLE = """
-body{font-family:system-ui,sans-serif;margin:1.5rem;background:#f8f8fa;color:#1d1c1d}
-h1{font-size:1.3rem}ol{list-style:none;padding:0}
-li{background:#fff;border:1px solid #ddd;border-radius:6px;margin:.6rem 0;padding:.6rem .8rem}
-.meta{color:#616061;font-size:.85rem}.meta code{margin-left:.6rem}
-pre{white-space:pre-wrap;word-break:break-word;margin:.4rem 0 0;font:inherit}
-pre.block{border-left:3px solid #ccc;padding-left:.6rem}
+MAX_SHOWN = 200  # root messages shown per channel, the newest
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+STATIC_TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
+CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'none'; "
+       "base-uri 'none'; form-action 'none'; frame-ancestors 'none'; require-trusted-types-for 'script'; "
+       "trusted-types 'none'")
+_BOOT = uuid.uuid4().hex[:8]  # a restarted receiver never answers "unchanged" to an old page's version
+
+SHELL = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>CALI local Slack</title><link rel="stylesheet" href="/static/page.css">
+<script src="/static/page.js" defer></script></head>
+<body><div class="app">
+<nav class="sidebar" aria-label="Channels"><div class="workspace">CALI local</div>
+<div class="section">Channels</div><ul id="channels"></ul>
+<p class="note">A local stand-in for Slack: webhooks and a Web API subset. Not Slack.</p></nav>
+<main><header class="channel-head"><h1 id="channel-name"></h1><span id="summary"></span></header>
+<div id="messages" class="messages" aria-live="polite"></div></main></div>
+<noscript>This page needs JavaScript to show messages; /_control/messages lists them as JSON.</noscript>
+</body></html>
 """
 
 
-def _collect_texts(node: object, out: list[str], depth: int = 0) -> None:
-    """Every string under a ``text`` key (Block Kit nests them: section.text.text, fields[].text...)."""
-    if depth > _MAX_DEPTH:
-        return
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if key == "text" and isinstance(value, str):
-                out.append(value)
-            else:
-                _collect_texts(value, out, depth + 1)
-    elif isinstance(node, list):
-        for item in node:
-            _collect_texts(item, out, depth + 1)
+def static_file(name: str) -> tuple[str, str] | None:
+    """(content type, text) of a file in ``static/``, None for anything else."""
+    path = STATIC_DIR / name
+    kind = STATIC_TYPES.get(path.suffix)
+    if kind is None or path.parent != STATIC_DIR or not path.is_file():
+        return None
+    return kind, path.read_text("utf-8")
 
 
-def block_texts(payload: Mapping[str, Any]) -> list[str]:
-    out: list[str] = []
-    _collect_texts(payload.get("blocks"), out)
-    return [text for text in out if text.strip()]
+def in_channel(view: Mapping[str, Any]) -> bool:
+    """Shown in the channel itself: not a thread reply, unless it was also sent to the channel."""
+    return view.get("thread_ts") in (None, view["ts"]) or bool(view.get("reply_broadcast"))
 
 
-def _format_time(value: object) -> str:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return "?"
-    try:
-        return datetime.fromtimestamp(value, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-    except (OverflowError, OSError, ValueError):
-        return "?"
+def version(workspace: Workspace) -> str:
+    return f"{_BOOT}-{workspace.version}"
 
 
-def _render_record(record: Mapping[str, Any]) -> str:
-    payload = record.get("payload")
-    payload = payload if isinstance(payload, dict) else {}
-    parts = [
-        f'<li><div class="meta"><time>{escape(_format_time(record.get("received_at")))}</time>'
-        f"<code>{escape(str(record.get('path', '')))}</code></div>"
-    ]
-    text = payload.get("text")
-    if isinstance(text, str) and text.strip():
-        parts.append(f"<pre>{escape(text)}</pre>")
-    parts.extend(f'<pre class="block">{escape(block)}</pre>' for block in block_texts(payload))
-    parts.append("</li>")
-    return "".join(parts)
-
-
-def render_page(records: Sequence[Mapping[str, Any]], refresh_seconds: int = 2) -> str:
-    """The whole page; every message-derived string is HTML-escaped."""
-    newest = list(reversed(records))[:MAX_SHOWN]
-    if not records:
-        summary = "No messages yet."
-    elif len(records) > MAX_SHOWN:
-        summary = f"{len(records)} messages, showing the newest {MAX_SHOWN}."
-    else:
-        summary = f"{len(records)} message{'s' if len(records) != 1 else ''}, newest first."
-    items = "\n".join(_render_record(record) for record in newest)
-    return (
-        '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
-        f'<meta http-equiv="refresh" content="{int(refresh_seconds)}">'
-        f"<title>CALI local Slack</title><style>{_STYLE}</style></head>\n"
-        f"<body><h1>CALI local Slack receiver</h1><p>{escape(summary)}</p>\n"
-        f"<ol>\n{items}\n</ol></body></html>\n"
-    )
+def state(workspace: Workspace, channel_ref: str, since: str = "") -> dict[str, Any]:
+    """What the page shows for one channel (the default one when ``channel_ref`` names none)."""
+    current = version(workspace)
+    if since == current:
+        return {"version": current, "unchanged": True}
+    directory = workspace.directory
+    channel: Channel = directory.find(channel_ref) or directory.default
+    names: Mapping[str, str] = {ch.id: ch.name for ch in directory.channels}
+    views = workspace.views(channel)
+    roots = [v for v in views if in_channel(v)]
+    keep = {v["ts"] for v in roots[-MAX_SHOWN:]}
+    shown = [v for v in views if v["ts"] in keep or v.get("thread_ts") in keep]
+    counts = {ch.id: 0 for ch in directory.channels}
+    for view in workspace.views():
+        if in_channel(view):
+            counts[view["channel"]] = counts.get(view["channel"], 0) + 1
+    return {
+        "version": current,
+        "channel": {"id": channel.id, "name": channel.name},
+        "channels": [{"id": ch.id, "name": ch.name, "count": counts.get(ch.id, 0)} for ch in directory.channels],
+        "total": len(roots),
+        "messages": render.channel_messages(shown, names),
+    }

@@ -16,10 +16,9 @@ from urllib.parse import parse_qs, urlsplit
 
 from consumer.config import Secret
 
-from . import webapi
+from . import page, webapi
 from .channels import WEBHOOK_PREFIX, Channel, Directory
 from .faults import WEBHOOK
-from .page import render_page
 from .payload import PayloadError, parse_webhook_body
 from .settings import DEFAULT_CHANNELS, DEFAULT_TOKEN, ReceiverSettings
 from .state import CONTROL_POSTS, ReceiverState
@@ -51,8 +50,13 @@ class ReceiverHandler(BaseHTTPRequestHandler):
         if path.startswith(webapi.API_PREFIX):
             self._api(path.removeprefix(webapi.API_PREFIX), url.query)
         elif path == "/":
-            page = render_page(self.state.workspace.views())
-            self._send(200, page, "text/html; charset=utf-8", {"Content-Security-Policy": _CSP})
+            self._send(200, page.SHELL, "text/html; charset=utf-8", {"Content-Security-Policy": page.CSP})
+        elif path == "/_page/state":
+            query = parse_qs(url.query)
+            channel, since = (query.get(name, [""])[0] for name in ("channel", "since"))
+            self._send_json(200, page.state(self.state.workspace, channel, since))
+        elif path.startswith("/static/") and (found := page.static_file(path.removeprefix("/static/"))):
+            self._send(200, found[1], found[0])
         elif path == "/healthz":
             self._send_text(200, "ok")
         elif path == "/_control/messages":
@@ -207,6 +211,7 @@ class ReceiverHandler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
         self.send_header("Cache-Control", "no-store")
+        self.send_header("X-Content-Type-Options", "nosniff")
         for name, value in (headers or {}).items():
             self.send_header(name, value)
         self.end_headers()
@@ -223,9 +228,6 @@ class ReceiverHandler(BaseHTTPRequestHandler):
 
     def log_error(self, format: str, *args: Any) -> None:
         logger.warning("%s %s", self.address_string(), format % args)
-
-
-_CSP = "default-src 'none'; style-src 'unsafe-inline'"
 
 
 class ReceiverServer(ThreadingHTTPServer):

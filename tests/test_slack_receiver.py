@@ -21,7 +21,6 @@ import pytest
 
 from slack_receiver import ReceiverServer, running
 from slack_receiver.faults import NORMAL, Fault, FaultPlan, Outage, parse_fault, parse_outage
-from slack_receiver.page import render_page
 from slack_receiver.payload import PayloadError, parse_webhook_body
 from slack_receiver.store import MessageStore
 
@@ -216,32 +215,36 @@ def test_reset_clears_memory_and_truncates_file(server: ReceiverServer, store_pa
     assert [line["payload"]["text"] for line in store_lines(store_path)] == ["c"]
 
 
-# -- HTML page -----------------------------------------------------------------------------------
+# -- the page (its rendering: tests/test_slack_receiver_render.py; in a browser: tests/test_receiver_page_browser.py)
 
 
-def test_page_escapes_hostile_text_and_lists_newest_first(server: ReceiverServer) -> None:
-    post_json(server.url + HOOK, {"text": "first <!channel>"})
+def test_page_shell_holds_no_message_text_and_a_strict_csp(server: ReceiverServer) -> None:
     post_json(server.url + HOOK, {"text": "<script>alert(1)</script>"})
-    blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": "<img src=x onerror=alert(2)>"}}]
-    post_json(server.url + HOOK, {"blocks": blocks})
     status, page, headers = request(server.url + "/")
-    assert status == 200
-    assert headers["Content-Type"].startswith("text/html")
-    assert '<meta http-equiv="refresh" content="2">' in page
-    assert "<script>" not in page and "<img" not in page and "<!channel>" not in page
-    escaped = [
-        "&lt;img src=x onerror=alert(2)&gt;",
-        "&lt;script&gt;alert(1)&lt;/script&gt;",
-        "&lt;!channel&gt;",
-    ]
-    positions = [page.index(text) for text in escaped]
-    assert positions == sorted(positions)  # newest first
+    assert status == 200 and headers["Content-Type"].startswith("text/html")
+    assert "alert(1)" not in page
+    csp = headers["Content-Security-Policy"]
+    for rule in ("default-src 'none'", "script-src 'self'", "style-src 'self'", "require-trusted-types-for 'script'"):
+        assert rule in csp
+    assert "unsafe-inline" not in csp and "unsafe-eval" not in csp
+    assert headers["X-Content-Type-Options"] == "nosniff"
 
 
-def test_render_page_empty_and_odd_records() -> None:
-    assert "No messages yet." in render_page([])
-    odd = render_page([{"received_at": "bad", "path": "<p>", "payload": "not an object"}])
-    assert "?" in odd and "&lt;p&gt;" in odd
+def test_page_state_and_static_files(server: ReceiverServer) -> None:
+    post_json(server.url + HOOK, {"text": "*hello* &lt;b&gt;"})
+    state = json.loads(request(server.url + "/_page/state?channel=cali-alerts")[1])
+    assert state["channel"]["name"] == "cali-alerts" and state["total"] == 1
+    [message] = state["messages"]
+    assert ["b", "hello"] in message[2][2][2:]  # message > content > body > nodes
+    again = json.loads(request(server.url + "/_page/state?since=" + state["version"])[1])
+    assert again == {"version": state["version"], "unchanged": True}
+    post_json(server.url + HOOK, {"text": "more"})
+    assert json.loads(request(server.url + "/_page/state?since=" + state["version"])[1])["total"] == 2
+    for name, kind in (("page.js", "text/javascript"), ("page.css", "text/css")):
+        status, _, headers = request(server.url + "/static/" + name)
+        assert status == 200 and headers["Content-Type"].startswith(kind)
+    for path in ("/static/../server.py", "/static/nope.js", "/static/"):
+        assert request(server.url + path)[0] == 404
 
 
 # -- pure parts ----------------------------------------------------------------------------------
