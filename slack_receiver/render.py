@@ -178,9 +178,10 @@ def message(view: Mapping[str, Any], channels: Channels, replies: list[Mapping[s
     name, avatar = _sender(payload)
     ts = str(view.get("ts", ""))
     head: list[Node] = [el("span", name, cls="name"), el("span", "APP", cls="badge"), _time(ts)]
-    content: list[Node] = [el("div", *head, cls="head"), body(payload, channels)]
-    if view.get("edits"):
-        content.append(el("span", "(edited)", cls="edited"))
+    shown = body(payload, channels)
+    if view.get("edits") and isinstance(shown, list):
+        shown.append(el("span", "(edited)", cls="edited"))  # after the text, as Slack shows it
+    content: list[Node] = [el("div", *head, cls="head"), shown]
     if view.get("reply_broadcast"):
         note = "also sent to the channel" if in_thread else "replied to a thread"
         content.insert(1, el("div", note, cls="broadcast"))

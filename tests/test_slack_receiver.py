@@ -235,7 +235,7 @@ def test_page_state_and_static_files(server: ReceiverServer) -> None:
     state = json.loads(request(server.url + "/_page/state?channel=cali-alerts")[1])
     assert state["channel"]["name"] == "cali-alerts" and state["total"] == 1
     [message] = state["messages"]
-    assert ["b", "hello"] in message[2][2][2:]  # message > content > body > nodes
+    assert ["b", "hello"] in message[3][3]  # message > content > body
     again = json.loads(request(server.url + "/_page/state?since=" + state["version"])[1])
     assert again == {"version": state["version"], "unchanged": True}
     post_json(server.url + HOOK, {"text": "more"})
