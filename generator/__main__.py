@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import logging
 import os
 import signal
@@ -17,6 +18,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
 from types import FrameType
 
 from botocore.exceptions import ClientError
@@ -27,6 +29,7 @@ from .outputs import MAX_RECORDS_PER_PUT, ForwardOutput, KinesisOutput, Output, 
 log = logging.getLogger("generator")
 
 DEFAULT_STREAM = "cali-log-stream"
+STATUS_SERVICE = "log-generator"
 DEFAULT_KINESIS_BATCH_INTERVAL = 0.2
 MAX_LAG_SECONDS = 1.0  # further behind schedule than this: restart the schedule instead of bursting
 
@@ -137,6 +140,11 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
     )
     parser.add_argument("--with-seq", action="store_true", help='add "seq": 1, 2, ... to every line')
     parser.add_argument(
+        "--status-log", choices=("text", "json"), default="text",
+        help="the generator's own status lines on stderr: text, or json: lines of the log it produces (service "
+        "log-generator), for where stderr joins that log, as with Docker's logging driver (default text)",
+    )
+    parser.add_argument(
         "--log-level", default=env.get("LOG_LEVEL", "").strip() or "INFO",
         choices=("DEBUG", "INFO", "WARNING", "ERROR"), type=str.upper,
         help="stderr logging level (env LOG_LEVEL, default INFO)",
@@ -196,6 +204,22 @@ def run(
     return written
 
 
+class StatusLineFormatter(logging.Formatter):
+    """The generator's status as a line of the log it produces (``--status-log json``). In compose Docker's logging
+    driver takes stderr to Fluent Bit with stdout: there the status is an ordinary JSON record of service
+    ``log-generator`` (INFO, so it never alerts) instead of a non-JSON text record."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, object] = {
+            "timestamp": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds")
+            .replace("+00:00", "Z"),
+            "level": record.levelname, "service": STATUS_SERVICE, "message": record.getMessage(),
+        }
+        if record.exc_info and record.exc_info[0] is not None:
+            line["error"] = {"type": record.exc_info[0].__name__, "stack": self.formatException(record.exc_info)}
+        return json.dumps(line, separators=(",", ":"))
+
+
 def _install_signal_handlers(stop: threading.Event) -> None:
     def handle(signum: int, frame: FrameType | None) -> None:
         log.info("%s received: flushing and exiting", signal.Signals(signum).name)
@@ -220,9 +244,10 @@ def _make_output(args: argparse.Namespace) -> Output:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser(os.environ).parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    status = logging.StreamHandler(sys.stderr)
+    status.setFormatter(StatusLineFormatter() if args.status_log == "json"
+                        else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=args.log_level, handlers=[status])
     logging.getLogger("botocore").setLevel(max(logging.WARNING, logging.getLogger().level))
     batch_interval: float = args.batch_interval
     if batch_interval is None:

@@ -52,11 +52,10 @@ def run(args: argparse.Namespace) -> int:
         stack.stop()
 
 
-def daemon_argv(properties_file: Path | None = None) -> list[str]:
+def daemon_argv(properties_file: Path | None = None, settings: Settings | None = None) -> list[str]:
     """Render the properties for the current environment; the daemon's command line (CBOR on: LocalStack and AWS
-    read it; for moto set ``CBOR_ENABLED=false``, which the Java SDK reads itself)."""
-    settings = load_settings()
-    seed_first_leases(settings)
+    read it; for moto set ``CBOR_ENABLED=false``, which the Java SDK reads itself). No AWS call."""
+    settings = settings or load_settings()
     target = properties_file or paths.RUN / f"{settings.worker_id}.properties"
     props = daemon.write_properties(settings, target)
     log.info("KCL worker %s on stream %s (application %s), properties %s", settings.worker_id,
@@ -77,10 +76,17 @@ def seed_first_leases(settings: Settings) -> None:
 
 
 def run_daemon(args: argparse.Namespace) -> int:
-    argv = daemon_argv(args.properties_file)
+    """``--print`` only renders and prints (no table, no lease). Otherwise: the local receiver's webhook when none
+    is configured (``--default-webhook``, compose), the lease table seeded on a first start, then exec java."""
+    settings = load_settings()
+    if settings.slack_webhook_url is None and args.default_webhook:
+        os.environ["SLACK_WEBHOOK_URL"] = args.default_webhook  # the processors (java's children) read it
+        log.info("no SLACK_WEBHOOK_URL set: alerts go to %s", args.default_webhook)
+    argv = daemon_argv(args.properties_file, settings)
     if args.print:
         print(" ".join(argv))  # noqa: T201 (the requested output)
         return 0
+    seed_first_leases(settings)
     os.execvp(argv[0], argv)  # replaces this process: SIGTERM reaches the daemon, which checkpoints
 
 
@@ -92,7 +98,10 @@ def main() -> None:
     daemon_parser = sub.add_parser("daemon", help="only the KCL daemon for the current environment (exec java)")
     daemon_parser.add_argument("--properties-file", type=Path, help="where to render the properties "
                                "(default .run/<workerId>.properties)")
-    daemon_parser.add_argument("--print", action="store_true", help="print the command instead of running it")
+    daemon_parser.add_argument("--print", action="store_true", help="print the command instead of running it "
+                               "(touches nothing: no table is created, no lease seeded)")
+    daemon_parser.add_argument("--default-webhook", metavar="URL", help="where alerts go when SLACK_WEBHOOK_URL is "
+                               "empty (compose: the local Slack receiver)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     raise SystemExit(run_daemon(args) if args.command == "daemon" else run(args))

@@ -34,8 +34,9 @@ resource "aws_dynamodb_table" "silences" {
   }
 }
 
-# Not declared here: the KCL's own tables, `<app_name>` (leases and checkpoints, with the GSI
-# LeaseOwnerToLeaseKeyIndex), `<app_name>-CoordinatorState` and `<app_name>-WorkerMetricStats`. The KCL creates
-# them at first start with exactly the schema, indexes and billing mode its version needs, and migrates them
-# itself (KCL 2 -> 3 added the GSI and the two extra tables). Declaring them here would make Terraform and the
-# KCL fight over them on every KCL upgrade, and `terraform apply` would undo what the KCL changed.
+# Not declared here: the KCL's tables. `<app_name>` (leases and checkpoints) is created by the consumer's launcher
+# (`python -m localmode daemon`, localmode/resources.py seed_leases) before the KCL's first start, with one lease
+# per shard, to skip the KCL's random 1-30 s wait on an empty table; the KCL then adds its GSI
+# LeaseOwnerToLeaseKeyIndex itself. `<app_name>-CoordinatorState` and `<app_name>-WorkerMetricStats` are the KCL's
+# own, created at its first start. The KCL migrates these tables itself (KCL 2 -> 3 added the GSI and the two extra
+# tables): declaring them here would make Terraform and the KCL fight over them on every KCL upgrade.

@@ -19,6 +19,6 @@ output "silences_table" {
 }
 
 output "kcl_lease_table" {
-  description = "Created by the KCL itself at first start (see dynamodb.tf)"
+  description = "Not Terraform's: created and seeded by the consumer's launcher at its first start, completed by the KCL (see dynamodb.tf)"
   value       = var.app_name
 }
