@@ -52,6 +52,8 @@ class Settings:
     slack_webhook_url_warn: Secret | None
     slack_receiver_port: int
     tls_port: int
+    resources: str  # local mode creates its AWS resources with "python" (default) or "terraform" (terraform/localstack)
+    terraform_plugin_dir: Path | None  # a local provider mirror for `terraform init -plugin-dir` (CALI_TF_PLUGIN_DIR)
     generator_rate: float
     generator_error_ratio: float
     generator_seed: int | None
@@ -110,6 +112,12 @@ def read_environment(env_file: Path | None = DEFAULT_ENV_FILE) -> dict[str, str]
     return resolve_aliases(dict(os.environ), resolve_aliases(dotenv))
 
 
+def _choice(name: str, value: str, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise ConfigError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
+    return value
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     env = read_environment() if environ is None else resolve_aliases(environ)
 
@@ -157,6 +165,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         slack_webhook_url_warn=secret("SLACK_WEBHOOK_URL_WARN"),
         slack_receiver_port=int(number("SLACK_RECEIVER_PORT", "4580", int)),
         tls_port=int(number("CALI_TLS_PORT", "4567", int)),
+        resources=_choice("CALI_RESOURCES", get("CALI_RESOURCES") or "python", ("python", "terraform")),
+        terraform_plugin_dir=Path(get("CALI_TF_PLUGIN_DIR")) if get("CALI_TF_PLUGIN_DIR") else None,
         generator_rate=float(number("GENERATOR_RATE", "5", float)),
         generator_error_ratio=float(number("GENERATOR_ERROR_RATIO", "0.2", float)),
         generator_seed=int(number("GENERATOR_SEED", "0", int)) if seed else None,

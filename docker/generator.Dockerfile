@@ -1,5 +1,5 @@
 # The light Python image (no Java, no KCL): the log generator and the local Slack receiver, stdlib plus the pinned
-# packages they import (boto3 for --output kinesis, fluent-logger for --output forward; python-dotenv for the
+# packages they import (boto3 for --output kinesis, msgpack for --output forward; python-dotenv for the
 # receiver's settings, read through consumer/config.py, the project's one configuration reader).
 FROM python:3.11.11-slim-bookworm
 
@@ -11,7 +11,7 @@ WORKDIR /app
 
 # Versions come from requirements.txt, the one list of runtime pins.
 COPY requirements.txt /tmp/requirements.txt
-RUN grep -E '^(boto3|fluent-logger|python-dotenv)==' /tmp/requirements.txt > /tmp/generator-requirements.txt \
+RUN grep -E '^(boto3|msgpack|python-dotenv)==' /tmp/requirements.txt > /tmp/generator-requirements.txt \
     && pip install --no-cache-dir -r /tmp/generator-requirements.txt \
     && rm /tmp/requirements.txt /tmp/generator-requirements.txt
 

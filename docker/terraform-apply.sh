@@ -8,12 +8,14 @@
 # LocalStack process (its `session_id`: LocalStack keeps nothing across its own restarts, so a new session means a
 # re-apply). CALI_TERRAFORM_FORCE=1 applies anyway (e.g. after deleting a resource by hand).
 set -eu
-work=/state/work
-applied=/state/applied      # "<files+variables hash> <LocalStack session>" of the last successful apply
-initialised=/state/init     # the .tf files' hash that `terraform init` last ran for
+src=${CALI_TF_SRC:-/src}        # the mounts; a test points these elsewhere
+state=${CALI_TF_STATE:-/state}
+work=$state/work
+applied=$state/applied      # "<files+variables hash> <LocalStack session>" of the last successful apply
+initialised=$state/init     # the .tf files' hash that `terraform init` last ran for
 mkdir -p "$work"
 
-files=$(cat /src/*.tf | sha256sum | cut -d' ' -f1)
+files=$(cat "$src"/*.tf | sha256sum | cut -d' ' -f1)
 settings=$( { echo "$files"; env | grep '^TF_VAR_' | sort; } | sha256sum | cut -d' ' -f1)
 session=$(wget -qO- "${TF_VAR_localstack_endpoint}/_localstack/info" 2>/dev/null \
           | sed -n 's/.*"session_id": *"\([^"]*\)".*/\1/p' || true)
@@ -26,7 +28,7 @@ fi
 
 rm -f "$applied"
 rm -f "$work"/*.tf
-cp /src/*.tf "$work"/
+cp "$src"/*.tf "$work"/
 cd "$work"
 if [ ! -d .terraform ] || [ ! -f "$initialised" ] || [ "$(cat "$initialised")" != "$files" ]; then
   # -upgrade: after a provider pin change the locked version no longer matches the constraint, and a plain

@@ -3,14 +3,14 @@
 
 from __future__ import annotations
 
-import io
+import itertools
 import json
 import logging
 import random
 import secrets
 import sys
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol, TextIO
@@ -18,6 +18,7 @@ from typing import Any, Final, Protocol, TextIO
 from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
 
 from .fluentbit import RecordDiscarded, fluent_bit_record, partition_key, partition_prefix
+from .forward import AckedForwardClient, Entry, ForwardError
 from .lines import LogRecord
 
 log = logging.getLogger(__name__)
@@ -67,33 +68,38 @@ class StdoutOutput:
 FORWARD_TAG: Final = "docker.log-generator"
 FORWARD_CONTAINER_NAME: Final = "/cali-log-generator-1"
 FORWARD_BUFFER_MAX_BYTES: Final = 8 * 1024 * 1024
+FORWARD_BATCH_MAX: Final = 500  # entries per chunk
+FORWARD_RETRY_INTERVAL: Final = 0.5  # seconds between connection attempts while the server is away
 
 
-class ForwardSender(Protocol):
-    """The part of ``fluent.sender.FluentSender`` that ``ForwardOutput`` uses."""
+class ForwardClient(Protocol):
+    """The part of ``generator.forward.AckedForwardClient`` that ``ForwardOutput`` uses."""
 
-    def emit(self, label: str | None, data: Mapping[str, Any]) -> bool: ...
+    def send(self, tag: str, entries: Sequence[Entry]) -> None: ...
 
     def close(self) -> None: ...
 
 
 @dataclass
 class ForwardStats:
-    records_sent: int = 0
-    records_lost: int = 0  # dropped from fluent-logger's buffer (over its limit, or still unsent at close)
+    records_sent: int = 0  # acknowledged by the server
+    records_lost: int = 0  # dropped from the buffer (over its limit, or still unacknowledged at close)
+    records_resent: int = 0  # sent again after no ack came (the server may then have them twice: at least once)
 
 
 class ForwardOutput:
     """Records as Docker's ``fluentd`` logging driver makes them, sent to Fluent Bit's ``forward`` input.
 
     Each line becomes ``{"container_id", "container_name", "source": "stdout", "log": <the JSON line>}`` with tag
-    ``docker.log-generator`` and whole-second time, in Forward *Message* mode (fluent-logger): the shape the
-    generator's container produces in docker compose (fixture case c6), so local mode feeds a real Fluent Bit the
-    same records without Docker, and the one Fluent Bit config serves both.
+    ``docker.log-generator`` and whole-second time: the shape the generator's container produces in docker compose
+    (fixture case c6), so local mode feeds a real Fluent Bit the same records without Docker, and the one Fluent Bit
+    config serves both.
 
-    A record that cannot be sent (Fluent Bit not up yet, restarting) stays in fluent-logger's buffer and goes out
-    with the next one (at least once). Past ``buffer_max_bytes`` that buffer is dropped; what is still unsent at
-    ``close`` is dropped too. Either way it is logged and counted in ``stats.records_lost``.
+    Acknowledged, as the driver's ``fluentd-request-ack``: records stay buffered until Fluent Bit acknowledged the
+    chunk that carried them (generator/forward.py). A chunk without an ack (Fluent Bit down, restarting, killed
+    mid-write) is sent again, so the server may see it twice but never silently misses it. Past
+    ``buffer_max_bytes`` the oldest records are dropped; what is still unacknowledged ``close_timeout`` seconds into
+    ``close`` is dropped too. Either way it is logged and counted in ``stats.records_lost``: a true figure.
     """
 
     def __init__(
@@ -106,61 +112,87 @@ class ForwardOutput:
         container_id: str | None = None,
         buffer_max_bytes: int = FORWARD_BUFFER_MAX_BYTES,
         timeout: float = 3.0,
-        sender_factory: Callable[..., ForwardSender] | None = None,
+        close_timeout: float = 5.0,
+        retry_interval: float = FORWARD_RETRY_INTERVAL,
+        client: ForwardClient | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        if sender_factory is None:
-            from fluent.sender import FluentSender  # type: ignore[import-untyped]
-
-            sender_factory = FluentSender
         self.address = f"{host}:{port}"
+        self.tag = tag
         self._base = {"container_id": container_id or secrets.token_hex(32), "container_name": container_name,
                       "source": "stdout"}
-        # The tag is the sender's own; emit(None, ...) sends it unchanged (no "<tag>.<label>").
-        self._sender = sender_factory(tag, host=host, port=port, bufmax=buffer_max_bytes, timeout=timeout,
-                                      nanosecond_precision=False, buffer_overflow_handler=self._dropped)
-        self._pending = 0  # records in fluent-logger's buffer, not yet sent
-        self._dropped_now = 0
+        self._client = client if client is not None else AckedForwardClient(host, port, timeout)
+        self._buffer_max = buffer_max_bytes
+        self._close_timeout = close_timeout
+        self._retry_interval = retry_interval
+        self._clock, self._sleep = clock, sleep
+        self._pending: deque[tuple[Entry, int]] = deque()  # (entry, its size), oldest first
+        self._pending_bytes = 0
+        self._next_try = 0.0
+        self._tried = 0  # how many of the oldest pending records were sent at least once without an ack
         self._failing = False
         self._closed = False
         self.stats = ForwardStats()
 
     def write(self, records: list[LogRecord]) -> None:
+        now = int(time.time())
         for record in records:
             line = json.dumps(record, separators=(",", ":"))  # what the container prints, without the newline
-            self._dropped_now = 0
-            if self._sender.emit(None, {**self._base, "log": line}):
-                self.stats.records_sent += self._pending + 1
-                self._pending = 0
-                if self._failing:
-                    log.info("Fluent Bit at %s reachable again; buffered records sent", self.address)
-                    self._failing = False
-                continue
-            # Not sent: kept in the buffer, unless the buffer overflowed and was dropped whole (this one too).
-            self._pending = 0 if self._dropped_now else self._pending + 1
-            if not self._failing:
-                log.warning("Fluent Bit at %s not reachable (%s); buffering", self.address,
-                            getattr(self._sender, "last_error", None))
-                self._failing = True
+            size = len(line) + 160  # the record's other fields and the framing
+            self._pending.append(((now, {**self._base, "log": line}), size))
+            self._pending_bytes += size
+        dropped = 0
+        while self._pending_bytes > self._buffer_max and self._pending:
+            _, size = self._pending.popleft()
+            self._pending_bytes -= size
+            dropped += 1
+        if dropped:
+            self._tried = max(0, self._tried - dropped)
+            self.stats.records_lost += dropped
+            log.error("%d records to Fluent Bit at %s lost: its buffer limit (%d bytes) was reached",
+                      dropped, self.address, self._buffer_max)
+        if self._clock() >= self._next_try:
+            self._flush()
 
-    def _dropped(self, pending: bytes) -> None:
-        """fluent-logger's ``buffer_overflow_handler``: ``pending`` is the msgpack of every dropped record."""
-        import msgpack  # type: ignore[import-untyped]
-
-        count = sum(1 for _ in msgpack.Unpacker(io.BytesIO(pending)))
-        self._dropped_now = count
-        self.stats.records_lost += count
-        log.error("%d records to Fluent Bit at %s lost: its buffer limit was reached or it was still down at exit",
-                  count, self.address)
+    def _flush(self) -> bool:
+        """Send what is pending, oldest first, chunk by chunk; False when a chunk went unacknowledged."""
+        while self._pending:
+            batch = list(itertools.islice(self._pending, FORWARD_BATCH_MAX))
+            self.stats.records_resent += min(self._tried, len(batch))
+            try:
+                self._client.send(self.tag, [entry for entry, _ in batch])
+            except ForwardError as exc:
+                self._next_try = self._clock() + self._retry_interval
+                self._tried = max(self._tried, len(batch))
+                if not self._failing:
+                    log.warning("Fluent Bit at %s did not acknowledge %d records (%s); buffering and retrying",
+                                self.address, len(batch), exc)
+                    self._failing = True
+                return False
+            for _ in batch:
+                _, size = self._pending.popleft()
+                self._pending_bytes -= size
+            self.stats.records_sent += len(batch)
+            self._tried = max(0, self._tried - len(batch))
+            if self._failing:
+                log.info("Fluent Bit at %s acknowledges again; buffered records sent", self.address)
+                self._failing = False
+        return True
 
     def close(self) -> None:
         if self._closed:
             return
         self._closed = True
-        self._dropped_now = 0
-        self._sender.close()
-        if not self._dropped_now:
-            self.stats.records_sent += self._pending
-        self._pending = 0
+        deadline = self._clock() + self._close_timeout
+        while self._pending and not self._flush() and self._clock() < deadline:
+            self._sleep(self._retry_interval)
+        self._client.close()
+        if self._pending:
+            self.stats.records_lost += len(self._pending)
+            log.error("%d records to Fluent Bit at %s lost: still not acknowledged at exit", len(self._pending),
+                      self.address)
+            self._pending.clear()
         s = self.stats
         log.log(logging.WARNING if s.records_lost else logging.INFO,
                 "forward output to %s closed: %d sent, %d lost", self.address, s.records_sent, s.records_lost)

@@ -15,7 +15,7 @@ import boto3
 
 from consumer.config import Settings, load_settings, read_environment
 from consumer.state.dynamodb import ensure_table
-from localmode import daemon, paths
+from localmode import daemon, paths, terraform
 from localmode.endpoint import Found, host_port, probe
 from localmode.resources import ensure_silences_table, ensure_stream, seed_leases
 from localmode.supervisor import Child, Supervisor, port_open, wait_until
@@ -72,11 +72,17 @@ class Stack:
         return child
 
     def create_resources(self, owners: Sequence[str] = ()) -> list[dict[str, Any]]:
+        """The stream and CALI's tables: by Python (default), or by terraform/localstack (CALI_RESOURCES=terraform,
+        the files compose applies); then the KCL's lease table seeded, as the compose consumer's launcher does."""
         s = self.settings
-        shards = ensure_stream(self.client("kinesis"), s.stream_name, s.stream_shards)
         dynamodb = self.client("dynamodb")
-        ensure_table(dynamodb, s.state_table)
-        ensure_silences_table(dynamodb, s.silences_table)
+        if s.resources == "terraform":
+            terraform.apply(s, self.run_dir / "terraform", self.env)
+        else:
+            ensure_stream(self.client("kinesis"), s.stream_name, s.stream_shards)
+            ensure_table(dynamodb, s.state_table)
+            ensure_silences_table(dynamodb, s.silences_table)
+        shards = ensure_stream(self.client("kinesis"), s.stream_name, s.stream_shards)  # ACTIVE, with its shards
         seed_leases(dynamodb, s.app_name, shards, owners)
         return shards
 

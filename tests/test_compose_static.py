@@ -34,7 +34,7 @@ from localmode import paths
 from localmode.properties import placeholders
 from localmode.resources import ensure_silences_table
 from localmode.stack import WEBHOOK_PATH, Stack
-from localmode.terraform import terraform_binary, terraform_with_provider
+from localmode.terraform import terraform_binary, unavailable
 from slack_receiver.__main__ import parse_args as receiver_args
 from tests import corpus
 
@@ -510,7 +510,12 @@ def test_terraform_fmt(tmp_path: Path) -> None:
 
 
 def test_terraform_init_and_validate(tmp_path: Path) -> None:
-    binary, plugin_dir = terraform_with_provider()
+    settings = load_settings()
+    reason = unavailable(settings)
+    if reason is not None:
+        pytest.skip(f"terraform init needs the AWS provider: {reason}")
+    binary, plugin_dir = terraform_binary(), settings.terraform_plugin_dir
+    assert binary is not None and plugin_dir is not None
     work = tmp_path / "tf"
     shutil.copytree(TERRAFORM_DIR, work)
     env = _terraform_env(tmp_path)

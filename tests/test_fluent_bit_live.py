@@ -1,8 +1,8 @@
 """Fluent Bit for real: the one config in fluent-bit/ under the real binary, and local mode's log path through it.
 
 The Fluent Bit tests skip unless `fluent-bit` is on PATH (it is not a PyPI package; nothing here stands in for it).
-The first tests need no Fluent Bit: they check the forward protocol the generator speaks to it, on loopback,
-with the real fluent-logger package and a tiny msgpack reader.
+The first tests need no Fluent Bit: they check the forward protocol the generator speaks to it, acks included,
+against a small in-process Forward protocol server standing in for Fluent Bit's in_forward.
 """
 
 from __future__ import annotations
@@ -49,12 +49,17 @@ ARRIVAL_TIMEOUT = 90.0
 
 
 class ForwardReader:
-    """A loopback TCP server that decodes Forward *Message* mode entries ([tag, time, record]) as they arrive."""
+    """Stands in for Fluent Bit's in_forward on loopback: decodes Forward protocol entries as they arrive, Message
+    mode ([tag, time, record]) and Forward mode ([tag, [[time, record], ...], option]), and answers the `chunk`
+    option with {"ack": chunk} as in_forward does. ``acks=False``: takes every chunk in but never answers; ``drop``:
+    the first N chunks are read and thrown away with the connection, unanswered (what a kill -9 does)."""
 
-    def __init__(self, port: int = 0) -> None:
+    def __init__(self, port: int = 0, *, acks: bool = True, drop: int = 0) -> None:
         self._server = socket.create_server(("127.0.0.1", port))
         self.port: int = self._server.getsockname()[1]
         self.entries: list[list[Any]] = []
+        self.chunks_seen = 0
+        self._acks, self._drop = acks, drop
         self._thread = threading.Thread(target=self._serve, daemon=True)
         self._thread.start()
 
@@ -64,11 +69,24 @@ class ForwardReader:
                 conn, _ = self._server.accept()
             except OSError:
                 return
-            unpacker = msgpack.Unpacker(raw=False)
             with conn:
-                while chunk := conn.recv(65536):
-                    unpacker.feed(chunk)
-                    self.entries.extend(unpacker)
+                self._read(conn)
+
+    def _read(self, conn: socket.socket) -> None:
+        unpacker = msgpack.Unpacker(raw=False)
+        while chunk := conn.recv(65536):
+            unpacker.feed(chunk)
+            for message in unpacker:
+                tag, body, *option = message
+                self.chunks_seen += 1
+                if self._drop:
+                    self._drop -= 1
+                    return  # closed unanswered: these entries never got anywhere
+                entries = [[tag, t, r] for t, r in body] if isinstance(body, list) else [[tag, body, option.pop(0)]]
+                self.entries.extend(entries)
+                wanted = option[0].get("chunk") if option and isinstance(option[0], dict) else None
+                if wanted and self._acks:
+                    conn.sendall(msgpack.packb({"ack": wanted}))
 
     def wait(self, count: int, timeout: float = 5.0) -> list[list[Any]]:
         return wait_for(lambda: list(self.entries), lambda e: len(e) >= count, timeout, f"{count} forward entries")
@@ -84,7 +102,7 @@ def reader() -> Iterator[ForwardReader]:
     r.close()
 
 
-def test_forward_output_sends_docker_fluentd_driver_records(reader: ForwardReader) -> None:
+def test_forward_output_sends_docker_fluentd_driver_records_to_a_stand_in_fluent_bit(reader: ForwardReader) -> None:
     """Like Docker's fluentd driver (fixture case c6): tag docker.log-generator, whole-second time, the JSON line
     (no newline) in `log`, next to container_id, container_name, source."""
     factory = LogLineFactory(seed=5, error_ratio=0.5)
@@ -106,7 +124,7 @@ def test_forward_output_sends_docker_fluentd_driver_records(reader: ForwardReade
     assert (output.stats.records_sent, output.stats.records_lost) == (5, 0)
 
 
-def test_forward_output_buffers_until_fluent_bit_listens() -> None:
+def test_forward_output_buffers_until_the_stand_in_fluent_bit_listens() -> None:
     """Fluent Bit not up yet (local mode starts both at once): records wait in the buffer and nothing is lost."""
     port = free_port()
     factory = LogLineFactory(seed=6, error_ratio=0.5)
@@ -125,14 +143,46 @@ def test_forward_output_buffers_until_fluent_bit_listens() -> None:
 
 def test_forward_output_counts_what_it_drops() -> None:
     factory = LogLineFactory(seed=7, error_ratio=0.5)
-    output = ForwardOutput("127.0.0.1", free_port(), timeout=0.5, buffer_max_bytes=600)
-    output.write([factory.line() for _ in range(8)])  # the buffer overflows: dropped whole, and counted
+    output = ForwardOutput("127.0.0.1", free_port(), timeout=0.5, buffer_max_bytes=1200, close_timeout=0.3,
+                           retry_interval=0.1)
+    output.write([factory.line() for _ in range(8)])  # over the buffer: the oldest are dropped, and counted
+    assert 0 < output.stats.records_lost < 8
     output.close()  # what is still buffered is dropped at close, and counted
     assert output.stats.records_sent == 0
     assert output.stats.records_lost == 8
 
 
-def test_generator_cli_speaks_forward(reader: ForwardReader) -> None:
+def test_forward_output_resends_what_the_stand_in_fluent_bit_took_but_never_acknowledged() -> None:
+    """The measured loss: after a kill -9 of Fluent Bit, the line written into the dead connection was gone while
+    the generator said "0 lost". Now a chunk counts as sent only when acknowledged, and is sent again otherwise."""
+    server = ForwardReader(drop=1)  # reads the first chunk, then closes without an ack
+    try:
+        factory = LogLineFactory(seed=8, error_ratio=0.5)
+        records = [factory.line() for _ in range(3)]
+        output = ForwardOutput("127.0.0.1", server.port, timeout=2.0, retry_interval=0.05)
+        output.write(records)
+        assert output.stats.records_sent == 0  # written to the socket, not acknowledged
+        output.close()
+        assert [json.loads(e[2]["log"]) for e in server.wait(3)] == records
+        assert server.chunks_seen == 2
+        assert (output.stats.records_sent, output.stats.records_lost, output.stats.records_resent) == (3, 0, 3)
+    finally:
+        server.close()
+
+
+def test_forward_output_never_acknowledged_is_counted_lost_by_the_stand_in_fluent_bit() -> None:
+    server = ForwardReader(acks=False)
+    try:
+        output = ForwardOutput("127.0.0.1", server.port, timeout=0.3, close_timeout=0.5, retry_interval=0.05)
+        output.write([LogLineFactory(seed=9).line() for _ in range(4)])
+        output.close()
+        assert server.entries  # the bytes arrived, but nobody said so: not "sent"
+        assert (output.stats.records_sent, output.stats.records_lost) == (0, 4)
+    finally:
+        server.close()
+
+
+def test_generator_cli_speaks_forward_to_a_stand_in_fluent_bit(reader: ForwardReader) -> None:
     """`python -m generator --output forward --forward-port N`: the command local mode runs when fluent-bit is on
     PATH (localmode/stack.py start_generator)."""
     env = {**os.environ, "FLUENT_BIT_FORWARD_PORT": str(reader.port), "GENERATOR_SEED": "3"}
@@ -193,6 +243,8 @@ def live_stack(tmp_path: Path) -> Iterator[Stack]:
         "CALI_APP_NAME": f"cali-fb-{run_id}",
         "CALI_WORKER_ID": "cali-fb-worker",
         "THROTTLE_MAX_PER_MINUTE": "100000",  # count every alert; the throttle has its own tests
+        # A digest goes out this long after its first event: the 60 s default outlasts a busy machine's wait.
+        "CALI_DIGEST_INTERVAL_SECONDS": "2",
         "GENERATOR_RATE": "20",
         "GENERATOR_ERROR_RATIO": "0.5",
         "GENERATOR_SEED": "11",
