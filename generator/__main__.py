@@ -24,7 +24,7 @@ from types import FrameType
 from botocore.exceptions import ClientError
 
 from .lines import DEFAULT_SERVICES, LogLineFactory, LogRecord
-from .outputs import MAX_RECORDS_PER_PUT, ForwardOutput, KinesisOutput, Output, StdoutOutput
+from .outputs import MAX_RECORDS_PER_PUT, ForwardOutput, KinesisOutput, Output, StdoutOutput, docker_fields
 
 log = logging.getLogger("generator")
 
@@ -239,7 +239,8 @@ def _make_output(args: argparse.Namespace) -> Output:
         return ForwardOutput(args.forward_host, args.forward_port)
     import boto3  # only needed here; region, credentials and AWS_ENDPOINT_URL are boto3's own business
 
-    return KinesisOutput(args.stream, boto3.client("kinesis"))
+    # Shaped as compose's Fluent Bit path writes the container's lines (container_id, container_name, source).
+    return KinesisOutput(args.stream, boto3.client("kinesis"), container=docker_fields())
 
 
 def main(argv: Sequence[str] | None = None) -> int:

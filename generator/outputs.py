@@ -72,6 +72,13 @@ FORWARD_BATCH_MAX: Final = 500  # entries per chunk
 FORWARD_RETRY_INTERVAL: Final = 0.5  # seconds between connection attempts while the server is away
 
 
+def docker_fields(container_id: str | None = None, container_name: str = FORWARD_CONTAINER_NAME) -> dict[str, str]:
+    """What Docker's fluentd logging driver adds to each stdout line of the generator's container in compose
+    (``container_id`` is 64 hex digits, one per container)."""
+    return {"container_id": container_id or secrets.token_hex(32), "container_name": container_name,
+            "source": "stdout"}
+
+
 class ForwardClient(Protocol):
     """The part of ``generator.forward.AckedForwardClient`` that ``ForwardOutput`` uses."""
 
@@ -120,8 +127,7 @@ class ForwardOutput:
     ) -> None:
         self.address = f"{host}:{port}"
         self.tag = tag
-        self._base = {"container_id": container_id or secrets.token_hex(32), "container_name": container_name,
-                      "source": "stdout"}
+        self._base = docker_fields(container_id, container_name)
         self._client = client if client is not None else AckedForwardClient(host, port, timeout)
         self._buffer_max = buffer_max_bytes
         self._close_timeout = close_timeout
@@ -240,6 +246,11 @@ class KinesisOutput:
     credentials) propagate.
 
     ``client`` is a boto3 Kinesis client made by the caller (boto3 itself reads ``AWS_ENDPOINT_URL``).
+
+    ``container``: fields appended to every record, as Fluent Bit's ``[FILTER] parser`` with ``Reserve_Data``
+    appends the Docker driver's fields after the app's keys (``docker_fields()``). With them a record is byte for
+    byte what compose's path (stdout -> Docker's fluentd driver -> Fluent Bit -> Kinesis) writes for that line
+    (fixture case c6b); without them, what Fluent Bit's tail input with the json parser writes (case c1).
     """
 
     def __init__(
@@ -254,6 +265,7 @@ class KinesisOutput:
         sleep: Callable[[float], None] = time.sleep,
         max_records_per_put: int = MAX_RECORDS_PER_PUT,
         max_bytes_per_put: int = MAX_BYTES_PER_PUT,
+        container: Mapping[str, str] | None = None,
     ) -> None:
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
@@ -269,6 +281,7 @@ class KinesisOutput:
         self._sleep = sleep
         self._max_records = max_records_per_put
         self._max_bytes = max_bytes_per_put
+        self._container = dict(container or {})
         self._closed = False
         self.stats = KinesisStats()
 
@@ -281,7 +294,7 @@ class KinesisOutput:
         lost: list[LogRecord] = []
         for record in records:
             try:
-                data = fluent_bit_record(record)
+                data = fluent_bit_record({**record, **self._container} if self._container else record)
             except RecordDiscarded as exc:
                 self._count_lost(1, "discarded")
                 log.error("record not sent to %s: %s", self.stream_name, exc)

@@ -30,6 +30,7 @@ from dotenv import dotenv_values
 from consumer.config import load_settings
 from consumer.state.dynamodb import ensure_table
 from generator.__main__ import build_parser as generator_parser
+from generator.outputs import FORWARD_CONTAINER_NAME
 from localmode import paths
 from localmode.properties import placeholders
 from localmode.resources import ensure_silences_table
@@ -657,6 +658,8 @@ def test_fluent_bit_variables_are_set_in_compose(resolved: dict[str, Any], compo
     assert logging["options"]["fluentd-address"] == f"{port['host_ip']}:{port['published']}"
     assert logging["options"]["fluentd-async"] == "true"
     assert logging["options"]["fluentd-request-ack"] == "true"  # a Fluent Bit restart drops no line in flight
+    # Local mode's generator writes the fields this container's records get (generator/outputs.py docker_fields).
+    assert f"/{compose['name']}-log-generator-1" == FORWARD_CONTAINER_NAME
     assert logging["options"]["tag"] == "docker.log-generator"
 
 

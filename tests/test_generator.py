@@ -39,6 +39,7 @@ from generator import (
 )
 from generator.__main__ import build_parser, run
 from generator.fluentbit import MAX_EVENT_SIZE, _escape_utf8_bytes
+from generator.outputs import docker_fields
 from tests.corpus import fluent_bit_records
 
 REPO = Path(__file__).resolve().parents[1]
@@ -431,6 +432,30 @@ class FakeKinesisClient:
 
 def no_sleep(delays: list[float]) -> Callable[[float], None]:
     return delays.append
+
+
+def test_kinesis_output_with_docker_fields_writes_the_bytes_of_compose_s_fluent_bit_path() -> None:
+    """Defect: the direct output stood in for the compose path without its container_id/container_name/source.
+    The app lines Docker's driver sent (case c6a) through KinesisOutput(container=...) are byte for byte what Fluent
+    Bit wrote after its parser filter (case c6b), for every line that is JSON."""
+    raw = [r for r in load_fixtures() if r["case"] == "c6a-forward-docker-raw"]
+    parsed = [r for r in load_fixtures() if r["case"] == "c6b-forward-docker-parser-filter"]
+    pairs = [(json.loads(fixture_data(a)), fixture_data(b)) for a, b in zip(raw, parsed, strict=True)]
+    pairs = [(docker, data) for docker, data in pairs if docker["log"].startswith("{")]
+    assert len(pairs) == 4
+    for docker, expected in pairs:
+        client = FakeKinesisClient()
+        output = KinesisOutput("s", client, rng=random.Random(1), sleep=no_sleep([]),
+                               container={k: docker[k] for k in ("container_id", "container_name", "source")})
+        output.write([json.loads(docker["log"])])
+        assert client.accepted == [expected], docker["log"]
+
+
+def test_docker_fields_are_the_compose_container_s() -> None:
+    fields = docker_fields()
+    assert list(fields) == ["container_id", "container_name", "source"]
+    assert re.fullmatch(r"[0-9a-f]{64}", fields["container_id"])
+    assert (fields["container_name"], fields["source"]) == ("/cali-log-generator-1", "stdout")  # project cali
 
 
 def test_kinesis_output_batches_500_with_fluent_bit_bytes() -> None:
