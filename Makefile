@@ -1,7 +1,7 @@
 # The two commands a newcomer needs: `make run` and `make test`. Both set everything up first.
 PY := .venv/bin/python
 
-.PHONY: setup run test unit integration lint bench clean
+.PHONY: setup run test unit integration lint bench clean compose-check
 
 setup:
 	@scripts/setup.sh
@@ -21,6 +21,9 @@ integration: setup
 lint: setup
 	$(PY) -m ruff check .
 	$(PY) -m mypy
+
+compose-check: setup  ## with Docker: compose up, wait for every service and an alert via Fluent Bit, scale, down
+	@$(PY) scripts/compose_check.py $(ARGS)
 
 bench: setup  ## figures for the notes (see bench/README.md)
 	$(PY) -m bench.all

@@ -105,11 +105,13 @@ def resolve_aliases(env: Mapping[str, str], below: Mapping[str, str] | None = No
 
 
 def read_environment(env_file: Path | None = DEFAULT_ENV_FILE) -> dict[str, str]:
-    """``.env`` values overlaid by the process environment (the environment wins, as in docker compose)."""
-    dotenv: dict[str, str] = {}
-    if env_file is not None and env_file.is_file():
-        dotenv = {k: v for k, v in dotenv_values(env_file).items() if v is not None}
-    return resolve_aliases(dict(os.environ), resolve_aliases(dotenv))
+    """``.env``, then the untracked ``.env.local`` beside it (a real webhook; compose reads it too), overlaid by the
+    process environment (the environment wins, as in docker compose)."""
+    merged: dict[str, str] = {}
+    for path in (env_file, env_file.with_name(env_file.name + ".local")) if env_file is not None else ():
+        if path.is_file():
+            merged = resolve_aliases({k: v for k, v in dotenv_values(path).items() if v is not None}, merged)
+    return resolve_aliases(dict(os.environ), merged)
 
 
 def _choice(name: str, value: str, allowed: tuple[str, ...]) -> str:

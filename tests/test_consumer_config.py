@@ -267,3 +267,13 @@ def test_overrides_over_a_read_environment_take_either_name(clean_env: pytest.Mo
     path.write_text("KINESIS_STREAM_NAME=plan\n")
     for name in ("KINESIS_STREAM_NAME", "CALI_STREAM_NAME"):
         assert load_settings(resolve_aliases({name: "mine"}, read_environment(path))).stream_name == "mine"
+
+
+def test_env_local_beside_dotenv_overrides_it_and_the_environment_overrides_both(clean_env: pytest.MonkeyPatch,
+                                                                                 env_file: Path) -> None:
+    (env_file.parent / ".env.local").write_text(f"SLACK_WEBHOOK_URL={WEBHOOK}/local\nCALI_STREAM_NAME=local\n")
+    merged = read_environment(env_file)
+    assert (merged["SLACK_WEBHOOK_URL"], merged["KINESIS_STREAM_NAME"]) == (f"{WEBHOOK}/local", "local")
+    assert merged["THROTTLE_MAX_PER_MINUTE"] == "7"  # only in .env
+    clean_env.setenv("KINESIS_STREAM_NAME", "shell")
+    assert read_environment(env_file)["CALI_STREAM_NAME"] == "shell"
