@@ -1,6 +1,7 @@
 # The light Python image (no Java, no KCL): the log generator and the local Slack receiver, stdlib plus the pinned
 # packages they import (boto3 for --output kinesis, msgpack for --output forward; python-dotenv for the
-# receiver's settings, read through consumer/config.py, the project's one configuration reader).
+# receiver's settings, read through consumer/config.py, the project's one configuration reader, which imports
+# PyYAML and jsonschema for routes.yaml).
 FROM python:3.11.11-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -11,7 +12,7 @@ WORKDIR /app
 
 # Versions come from requirements.txt, the one list of runtime pins.
 COPY requirements.txt /tmp/requirements.txt
-RUN grep -E '^(boto3|msgpack|python-dotenv)==' /tmp/requirements.txt > /tmp/generator-requirements.txt \
+RUN grep -E '^(boto3|msgpack|python-dotenv|PyYAML|jsonschema)==' /tmp/requirements.txt > /tmp/generator-requirements.txt \
     && pip install --no-cache-dir -r /tmp/generator-requirements.txt \
     && rm /tmp/requirements.txt /tmp/generator-requirements.txt
 
