@@ -1,7 +1,7 @@
 # The light Python image (no Java, no KCL): the log generator and the local Slack receiver, stdlib plus the pinned
 # packages they import (boto3 for --output kinesis, msgpack for --output forward; python-dotenv for the
 # receiver's settings, read through consumer/config.py, the project's one configuration reader, which imports
-# PyYAML and jsonschema for routes.yaml).
+# PyYAML and jsonschema for routes.yaml). tests/test_slack_receiver.py checks this list against the imports.
 FROM python:3.11.11-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 \

@@ -427,3 +427,32 @@ def test_cli_writes_ready_file_and_exits_0_on_signal(tmp_path: Path, signum: int
     assert stdout == ""  # library code logs to stderr only
     assert f"port={port}" in stderr
     assert not ready.exists()
+
+
+# -- the light Docker image (docker/generator.Dockerfile) ----------------------------------------
+
+
+def test_light_image_installs_every_package_the_receiver_and_generator_import() -> None:
+    """The receiver reads settings through consumer/config.py, whose imports grow with the consumer."""
+    import re
+    from importlib.metadata import packages_distributions
+
+    code = "import sys, slack_receiver.__main__, generator.__main__; print(' '.join(sys.modules))"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    loaded = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True,
+                            check=True).stdout.split()
+    tops = {name.split(".")[0] for name in loaded} - set(sys.stdlib_module_names)
+    owners = packages_distributions()
+    needed = {dist.lower().replace("_", "-") for top in tops for dist in owners.get(top, [])} - {"cali"}
+    dockerfile = (REPO / "docker" / "generator.Dockerfile").read_text("utf-8")
+    pinned = re.search(r"grep -E '\^\(([^)]*)\)=='", dockerfile)
+    assert pinned is not None
+    installed = {name.lower() for name in pinned.group(1).split("|")}
+    requirements = (REPO / "requirements.txt").read_text("utf-8")
+    pins = {line.split("==")[0].split("[")[0].lower() for line in requirements.splitlines() if "==" in line}
+    assert pins & needed - installed == set(), "add these to docker/generator.Dockerfile's grep"
+    assert "python-dotenv" in needed  # the check sees through consumer/config.py
+    local = {top for top in tops if (REPO / top / "__init__.py").is_file()}
+    assert {"slack_receiver", "consumer", "generator"} <= local
+    for package in local:
+        assert f"COPY {package} ./{package}" in dockerfile
