@@ -121,8 +121,9 @@ class AlertRecordProcessor(processor.RecordProcessorBase):  # type: ignore[misc]
         records = list(getattr(action_input, "records", None) or [])
         batch = f"records {records[0].sequence_number}..{records[-1].sequence_number}" if records else "no records"
         self._failed_batches += 1
-        log.error("%s failed on shard %s (%s; checkpoint stays at %s): %s: %s; the child exits so that the KCL "
-                  "reads again from the last checkpoint", action, self.shard_id, batch, self._checkpointed,
+        held = self._checkpointed.sequence_number if self._checkpointed else "where this child started"
+        log.error("%s failed on shard %s (%s; the checkpoint stays at %s): %s: %s; the child exits so that the KCL "
+                  "reads again from the last checkpoint", action, self.shard_id, batch, held,
                   type(exc).__name__, exc, exc_info=exc, extra={"failed_batches": self._failed_batches})
         self._beat()
         self._log_stats()

@@ -64,14 +64,15 @@ def receiver(stack: Stack) -> Receiver:
 class Daemon:
     """A running KCL MultiLangDaemon; tests may stop, kill and restart it."""
 
-    def __init__(self, stack: Stack, worker_id: str = WORKER_ID) -> None:
+    def __init__(self, stack: Stack, worker_id: str = WORKER_ID, overrides: dict[str, str] | None = None) -> None:
         self.stack = stack
         self.worker_id = worker_id
+        self.overrides = overrides  # KCL properties that differ from the stack's (e.g. its own endpoints)
         self.child: Child | None = None
 
     def start(self) -> None:
         if self.child is None or not self.child.alive():
-            self.child = self.stack.start_daemon(self.worker_id)
+            self.child = self.stack.start_daemon(self.worker_id, self.overrides)
 
     def stop(self) -> int | None:
         if self.child is None:

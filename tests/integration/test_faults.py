@@ -23,7 +23,9 @@ from consumer.pipeline.decode import decode
 from consumer.pipeline.parse import parse_line
 from generator.fluentbit import fluent_bit_record
 from localmode.stack import Stack
+from localmode.supervisor import wait_until
 from tests.integration.conftest import Daemon, stack_env
+from tests.integration.fault_proxy import FaultProxy
 from tests.integration.helpers import Receiver, event_count, leases, put_lines, wait_for
 from tests.integration.tcp_proxy import TcpProxy
 
@@ -295,3 +297,50 @@ def test_poison_records_never_crash_and_valid_errors_all_arrive(pipeline: Any) -
     assert dropped, "the poison produced counted drops"
     print(f"\npoison: {expected_events} ERROR/WARN accounted for; drops by reason {dict(dropped)}")
 
+
+
+def test_a_failure_inside_a_batch_never_lets_a_checkpoint_pass_it(stack: Stack, pipeline: Any) -> None:
+    """The state raises a non-transient ClientError once (a real 400 from a proxy in front of the emulator, seen by
+    the processors only): the child ends without a checkpoint, which stops the daemon (the MultiLangDaemon exits
+    when a child dies); its restart reads the batch again, and every ERROR reaches Slack exactly once."""
+    _, emulator_port = stack.settings.endpoint_url.rsplit(":", 1)  # type: ignore[union-attr]
+    proxy = FaultProxy(int(emulator_port))
+    try:
+        other, receiver = pipeline(2, endpoint=proxy.url)
+        direct = stack.settings.endpoint_url or ""
+        worker = Daemon(other, "worker-fault", overrides={"kinesisEndpoint": direct, "dynamoDBEndpoint": direct})
+        worker.start()
+        kinesis = other.client("kinesis")
+        marker = f"fault-{uuid.uuid4().hex[:6]}"
+        put_lines(kinesis, other.settings.stream_name, [fluent_bit_record(
+            {"level": "ERROR", "service": f"{marker}-warm", "message": f"{marker} warm-up"})])
+        wait_for(lambda: posted(receiver, marker), lambda c: len(c) == 1, TIMEOUT, "the warm-up alert")
+
+        proxy.fail_next(other.settings.state_table, "ValidationException")
+        expected = {f"{marker} warm-up"} | {f"{marker} failure {i}" for i in range(10)}
+        put_lines(kinesis, other.settings.stream_name, [fluent_bit_record(
+            {"level": "ERROR", "service": f"{marker}-{i}", "message": f"{marker} failure {i}"}) for i in range(10)])
+        assert worker.child is not None
+        armed = time.monotonic()
+        wait_until(lambda: not worker.child.alive(), TIMEOUT, "the daemon to stop after its child ended")  # type: ignore[union-attr]
+        stopped = time.monotonic()
+
+        assert len(proxy.injected) == 1
+        failures = re.findall(r"failed on shard (\S+) \(records (\d+)\.\.(\d+)", worker.log_text())
+        assert len(failures) == 1, "logged once, with the shard and the batch's sequence numbers"
+        shard, first, _ = failures[0]
+        checkpoint = leases(stack.client("dynamodb"), other.settings.app_name)[shard]["checkpoint"]
+        assert not checkpoint.isdigit() or int(checkpoint) < int(first), "a checkpoint passed the failed batch"
+
+        worker.child = None
+        worker.start()  # what local mode's supervisor and compose's restart policy do
+        found = wait_for(lambda: posted(receiver, marker), lambda c: set(c) >= expected, TIMEOUT,
+                         "every ERROR after the restart")
+        resumed = time.monotonic()
+        time.sleep(3)  # and nothing more
+        assert posted(receiver, marker) == Counter(dict.fromkeys(expected, 1)) == found
+        worker.stop()
+        print(f"\nfailure in a batch: the daemon stopped {stopped - armed:.1f}s after the fault; after its restart "
+              f"every ERROR was at Slack in {resumed - stopped:.1f}s")
+    finally:
+        proxy.close()
