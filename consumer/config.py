@@ -6,6 +6,7 @@ Everything else receives a frozen ``Settings``. The webhook URL is a ``Secret`` 
 from __future__ import annotations
 
 import os
+import re
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -23,6 +24,8 @@ from consumer.routes import Routes, default_only, load_routes
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_ENV_FILE = REPO_ROOT / ".env"
 DEFAULT_ROUTES_FILE = REPO_ROOT / "routes.yaml"
+KCL_PROPERTIES = REPO_ROOT / "properties" / "cali.properties"
+KCL_DEFAULT_FAILOVER_MILLIS = 10000  # the KCL's own default for failoverTimeMillis
 
 
 @dataclass(frozen=True)
@@ -194,3 +197,13 @@ def _routes(path: str, default_max_per_minute: int) -> Routes:
     if not path and not DEFAULT_ROUTES_FILE.is_file():
         return default_only(default_max_per_minute)
     return load_routes(Path(path) if path else DEFAULT_ROUTES_FILE, default_max_per_minute)
+
+
+def kcl_failover_millis(properties: Path = KCL_PROPERTIES) -> int:
+    """``failoverTimeMillis`` of the KCL properties (how long a lease lives without renewal)."""
+    try:
+        text = properties.read_text()
+    except OSError:
+        return KCL_DEFAULT_FAILOVER_MILLIS
+    found = re.findall(r"^\s*failoverTimeMillis\s*[=:]\s*(\d+)\s*$", text, re.MULTILINE)
+    return int(found[-1]) if found else KCL_DEFAULT_FAILOVER_MILLIS  # the last one wins, as in java.util.Properties

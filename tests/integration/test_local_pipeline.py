@@ -124,14 +124,18 @@ def test_checkpoints_cli_and_health_check_report_on_the_running_worker(stack: St
     wait_for(lambda: alerted(receiver, marker), lambda c: sum(c.values()) >= len(expected), ALERT_TIMEOUT, "alerts")
     env = {**stack.env, "CALI_WORKER_ID": WORKER_ID}
 
-    views = wait_for(lambda: [json.loads(line) for line in subprocess.run(
+    answer = wait_for(lambda: json.loads(subprocess.run(
         [sys.executable, "-m", "consumer.checkpoints", "--json"], env=env, capture_output=True, text=True,
-        check=True).stdout.splitlines()], lambda v: all(x["checkpoint"].isdigit() for x in v), 30, "checkpoints")
+        check=True).stdout), lambda a: all(x["checkpoint"].isdigit() for x in a["shards"]), 30, "checkpoints")
+    views = answer["shards"]
     assert {v["owner"] for v in views} == {WORKER_ID}
     assert all(v["lease_counter"] > 0 and v["millis_behind_tip"] is not None for v in views)
+    assert all(v["renewing"] is True for v in views), "the running worker renews its leases"
+    assert answer["leader"] == {"owner": WORKER_ID, "lock_millis": 120000, "owner_renews_leases": True}
 
-    health = wait_for(lambda: subprocess.run([sys.executable, "-m", "consumer.health"], env=env,
+    health = wait_for(lambda: subprocess.run([sys.executable, "-m", "consumer.health", "--json"], env=env,
                                              capture_output=True, text=True),
                       lambda r: r.returncode == 0, 30, "a healthy report")
     report = json.loads(health.stdout)
     assert report["daemon_alive"] and sorted(report["fresh"]) == sorted(v["shard"] for v in views)
+    assert report["without_live_owner"] == {}

@@ -1,0 +1,97 @@
+"""Every command between README's ``readme-test: operating`` markers, run as written in a new shell (no venv on
+PATH, nothing exported but where the test's emulator listens and the worker's id) against a running pipeline that
+uses ``.env``'s names. Whatever shell blocks others add between the markers are run too."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from dotenv import dotenv_values
+
+from consumer.config import REPO_ROOT, load_settings
+from generator.fluentbit import fluent_bit_record
+from localmode.stack import Stack
+from tests.integration.conftest import Daemon, stack_env
+from tests.integration.helpers import Receiver, leases, put_lines, wait_for
+
+README = REPO_ROOT / "README.md"
+BLOCK = re.compile(r"<!-- readme-test: (\w+) -->\s*```(?:bash|sh)\n(.*?)```\s*<!-- /readme-test -->", re.DOTALL)
+DOTENV = load_settings({k: v for k, v in dotenv_values(REPO_ROOT / ".env").items() if v is not None})
+
+
+def readme_commands(kind: str) -> list[str]:
+    """The command lines of README's shell blocks marked ``kind`` (a trailing backslash continues a line)."""
+    commands: list[str] = []
+    for found, body in BLOCK.findall(README.read_text()):
+        if found == kind:
+            joined = body.replace("\\\n", " ")
+            commands += [line.strip() for line in joined.splitlines() if line.strip() and not line.startswith("#")]
+    return commands
+
+
+def new_shell(endpoint: str, worker_id: str) -> dict[str, str]:
+    """The environment of a new shell: the venv is not activated, and nothing of CALI's or AWS's is exported,
+    except the two things that differ from ``.env`` on a machine shared with other test runs."""
+    venv_bin = str(Path(sys.executable).parent)
+    path = os.pathsep.join(p for p in os.environ.get("PATH", "").split(os.pathsep) if p and p != venv_bin)
+    return {"PATH": path, "HOME": os.environ.get("HOME", "/tmp"), "LANG": "C.UTF-8",
+            "LOCALSTACK_ENDPOINT": endpoint, "CALI_WORKER_ID": worker_id}
+
+
+def run(command: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["bash", "-c", command], env=env, cwd=REPO_ROOT, capture_output=True, text=True,
+                          timeout=120)
+
+
+@pytest.fixture(scope="module")
+def readme_pipeline(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Stack, str]]:
+    """A pipeline with .env's stream and application names on the session's emulator."""
+    worker = f"cali-readme-{uuid.uuid4().hex[:6]}"
+    env = stack_env(stack.settings.endpoint_url or "", CALI_STREAM_NAME=DOTENV.stream_name,
+                    CALI_APP_NAME=DOTENV.app_name, CALI_WORKER_ID=worker)
+    other = Stack(env=env, run_dir=Path(tmp_path_factory.mktemp("cali-readme")))
+    daemon = Daemon(other, worker)
+    try:
+        other.start_emulator()
+        other.create_resources()
+        other.start_receiver()
+        daemon.start()
+        marker = f"readme-{uuid.uuid4().hex[:6]}"
+        put_lines(other.client("kinesis"), other.settings.stream_name, [fluent_bit_record(
+            {"level": "ERROR", "service": f"{marker}-{i}", "message": f"{marker} failure {i}"}) for i in range(4)])
+        receiver = Receiver(f"http://127.0.0.1:{other.settings.slack_receiver_port}")
+        wait_for(lambda: receiver.texts(marker), lambda t: len(t) == 4, 120, "the alerts")
+        wait_for(lambda: leases(other.client("dynamodb"), other.settings.app_name),
+                 lambda t: any(v["checkpoint"].isdigit() for v in t.values()), 60, "a checkpoint")
+        yield other, worker
+    finally:
+        daemon.stop()
+        other.stop()
+
+
+def test_readme_marks_operating_commands() -> None:
+    commands = readme_commands("operating")
+    assert any("consumer.health" in c for c in commands)
+    assert any("consumer.checkpoints" in c for c in commands)
+    assert any("awslocal" in c for c in commands)
+
+
+@pytest.mark.parametrize("command", readme_commands("operating"), ids=lambda c: c.split("  #")[0][:70])
+def test_readme_command_works_as_written(command: str, readme_pipeline: tuple[Stack, str]) -> None:
+    other, worker = readme_pipeline
+    env = new_shell(other.settings.endpoint_url or "", worker)
+    result = wait_for(lambda: run(command, env), lambda r: r.returncode == 0, 30, f"`{command}` to succeed")
+    assert result.stderr == "", "quiet: no banner, no warning, no traceback"
+    assert result.stdout.strip()
+    if "consumer.health" in command:
+        assert result.stdout.startswith("healthy: ")
+    if "consumer.checkpoints" in command:
+        assert result.stdout.startswith(f"leader: {worker} ")
+        assert "shardId-000000000000" in result.stdout and "renewing" in result.stdout
