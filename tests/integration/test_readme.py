@@ -54,7 +54,7 @@ def run(command: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 def readme_pipeline(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Stack, str]]:
     """A pipeline with .env's stream and application names on the session's emulator."""
     worker = f"cali-readme-{uuid.uuid4().hex[:6]}"
-    env = stack_env(stack.settings.endpoint_url or "", CALI_STREAM_NAME=DOTENV.stream_name,
+    env = stack_env(stack.settings.endpoint_url or "", KINESIS_STREAM_NAME=DOTENV.stream_name,
                     CALI_APP_NAME=DOTENV.app_name, CALI_WORKER_ID=worker)
     other = Stack(env=env, run_dir=Path(tmp_path_factory.mktemp("cali-readme")))
     daemon = Daemon(other, worker)
