@@ -287,6 +287,25 @@ def test_consumer_renders_properties_for_localstack(resolved: dict[str, Any], tm
         assert line in props.splitlines()
 
 
+def test_daemon_print_only_prints(tmp_path: Path) -> None:
+    """`python -m localmode daemon --print` renders and prints the command; it used to create the lease table and
+    seed leases as a side effect. A listening endpoint that counts connections sees none."""
+    if not list(paths.JARS.glob("*.jar")):
+        pytest.skip("no KCL jars in jars/ (`make setup` fetches them)")
+    server = socket.create_server(("127.0.0.1", 0))
+    server.settimeout(0.5)
+    env = {**os.environ, "LOCALSTACK_ENDPOINT": f"http://127.0.0.1:{server.getsockname()[1]}",
+           "AWS_ENDPOINT_URL": f"http://127.0.0.1:{server.getsockname()[1]}"}
+    with server:
+        result = run([sys.executable, "-m", "localmode", "daemon", "--print", "--properties-file",
+                      str(tmp_path / "w.properties")], env=env)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.startswith("java ")
+        with pytest.raises(TimeoutError):
+            server.accept()  # nobody called the endpoint
+    assert (tmp_path / "w.properties").is_file()
+
+
 def test_kcl_properties_take_their_names_from_env() -> None:
     assert _property("streamName") == "${KINESIS_STREAM_NAME}"
     assert _property("applicationName") == "${CALI_APP_NAME}"
