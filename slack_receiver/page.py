@@ -3,6 +3,10 @@
 Every message-derived string travels as a string in a display tree (:mod:`slack_receiver.mrkdwn`) and becomes a
 DOM text node in the browser; the shell itself holds no message text. The Content-Security-Policy allows only
 this server's own script, style and JSON, and Trusted Types forbid HTML sinks, so no text from a log can run.
+
+Adding a panel (e.g. silences): put its container in ``SHELL``, its data as a new key of :func:`state` (display
+trees for anything that came from outside), and build it in ``static/page.js`` with ``build()``; ``version``
+must change when its data does (``Workspace.version``, or a counter of your own folded into :func:`version`).
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """Sample messages for the receiver's page, through both surfaces: what CALI sends, and what must stay inert.
 
-``python -m slack_receiver.samples http://127.0.0.1:4580`` posts them to a running receiver: to ``#cali-alerts``,
-and one to ``#cali-warn`` (the default channel when there is none). The browser tests and the screenshot use them.
+``.venv/bin/python -m slack_receiver.samples http://127.0.0.1:4580`` posts them to a running receiver: to
+``#cali-alerts``, and one to ``#cali-warn`` (the default channel when there is none). The browser tests and the
+README's screenshot use them.
 """
 
 from __future__ import annotations
