@@ -23,7 +23,8 @@ Web API (base URL ``http://127.0.0.1:<SLACK_RECEIVER_PORT>/api/``, so
 ``slack_sdk.WebClient(token=..., base_url=that)`` works unchanged; POST or GET; arguments as query string,
 JSON body or form body):
 
-* ``auth.test``; ``chat.postMessage`` (channel, text, blocks, thread_ts, reply_broadcast, metadata);
+* ``auth.test``; ``chat.postMessage`` (channel, text, blocks, thread_ts, reply_broadcast, metadata, username,
+  icon_emoji);
   ``chat.update`` (channel, ts, text, blocks, metadata); ``conversations.history`` (channel, oldest, latest,
   inclusive, limit, cursor, include_all_metadata; newest first; thread replies only when broadcast);
   ``conversations.replies`` (channel, ts of the root or of a reply; root first, then replies).

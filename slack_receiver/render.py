@@ -16,6 +16,7 @@ from .workspace import parse_ts
 
 Channels = Mapping[str, str]
 BOT_NAME = "cali"
+GROUP_SECONDS = 300
 
 
 def text_object(obj: object, channels: Channels) -> list[Node]:
@@ -171,8 +172,12 @@ def _sender(payload: Mapping[str, Any]) -> tuple[str, Node]:
 
 
 def message(view: Mapping[str, Any], channels: Channels, replies: list[Mapping[str, Any]] | None = None,
-            in_thread: bool = False) -> Node:
-    """One message (``/_control/messages`` view), with its thread when ``replies`` is given."""
+            in_thread: bool = False, continued: bool = False) -> Node:
+    """One message (``/_control/messages`` view), with its thread when ``replies`` is given.
+
+    ``continued``: the same sender posted just before, so, as in Slack, no avatar and name, and the time shows
+    in the gutter on hover.
+    """
     payload = view.get("payload") if isinstance(view.get("payload"), dict) else {}
     assert isinstance(payload, dict)
     name, avatar = _sender(payload)
@@ -192,6 +197,10 @@ def message(view: Mapping[str, Any], channels: Channels, replies: list[Mapping[s
         content.append(el("details", summary, el("div", *(message(r, channels, in_thread=True) for r in replies),
                                                       cls="replies"),
                           cls="thread", **{"data-ts": ts}))
+    if continued:
+        content.pop(0)
+        return el("div", el("div", _time(ts), cls="gutter"), el("div", *content, cls="content"),
+                  cls="message continued", **{"data-ts": ts})
     return el("div", el("div", avatar, cls="avatar"), el("div", *content, cls="content"), cls="message",
               **{"data-ts": ts})
 
@@ -204,8 +213,23 @@ def channel_messages(views: Sequence[Mapping[str, Any]], channels: Channels) -> 
         if root is not None and root != view.get("ts"):
             replies.setdefault(str(root), []).append(view)
     shown = [v for v in views if v.get("thread_ts") in (None, v.get("ts")) or v.get("reply_broadcast")]
-    return [message(v, channels, None if v.get("reply_broadcast") else replies.get(str(v.get("ts"))))
-            for v in shown]
+    out: list[Node] = []
+    previous: Mapping[str, Any] | None = None
+    for view in shown:
+        thread = None if view.get("reply_broadcast") else replies.get(str(view.get("ts")))
+        out.append(message(view, channels, thread, continued=_continues(previous, view, replies)))
+        previous = view
+    return out
+
+
+def _continues(previous: Mapping[str, Any] | None, view: Mapping[str, Any],
+               replies: Mapping[str, list[Mapping[str, Any]]]) -> bool:
+    """Slack folds a message into the one before when the same sender posted it within 5 minutes."""
+    if previous is None or view.get("reply_broadcast") or str(previous.get("ts")) in replies:
+        return False
+    gap = (parse_ts(str(view.get("ts"))) or 0) - (parse_ts(str(previous.get("ts"))) or 0)
+    same = _sender(previous.get("payload") or {})[0] == _sender(view.get("payload") or {})[0]
+    return same and 0 <= gap < GROUP_SECONDS * 1_000_000
 
 
 def plain_text(node: Node) -> str:

@@ -175,6 +175,9 @@ def _content(args: Mapping[str, Any], required: bool) -> dict[str, Any]:
         raise ApiError("no_text")
     if len(content.get("text") or "") > MAX_TEXT:
         raise ApiError("msg_too_long")
+    for name in ("username", "icon_emoji"):  # chat:write.customize; shown on the page
+        if isinstance(args.get(name), str) and args[name]:
+            content[name] = args[name]
     metadata = _json_arg(args, "metadata", "invalid_metadata_format")
     if metadata is not None:
         if not (isinstance(metadata, dict) and isinstance(metadata.get("event_type"), str)
@@ -190,10 +193,10 @@ def slack_message(message: Message, include_metadata: bool = True) -> dict[str, 
     out: dict[str, Any] = {"type": "message", "ts": message.ts, "text": payload.get("text") or ""}
     if message.from_webhook:
         out.update(subtype="bot_message", bot_id=WEBHOOK_BOT_ID)
-        if isinstance(payload.get("username"), str):
-            out["username"] = payload["username"]
     else:
         out.update(user=BOT_USER_ID, bot_id=BOT_ID, app_id=APP_ID, team=TEAM_ID)
+    if isinstance(payload.get("username"), str):
+        out["username"] = payload["username"]
     if isinstance(payload.get("blocks"), list) and payload["blocks"]:
         out["blocks"] = payload["blocks"]
     if message.thread_ts is not None:

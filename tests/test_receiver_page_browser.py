@@ -125,6 +125,7 @@ def test_thread_expands_under_its_root(page: Any) -> None:
     if screenshot:
         page.set_viewport_size({"width": 1100, "height": 1160})
         page.locator("#messages").evaluate("list => { list.scrollTop = 0; }")
+        page.mouse.move(0, 0)
         page.screenshot(path=screenshot)
 
 

@@ -125,3 +125,10 @@ def test_threads_under_their_root_and_edits_marked() -> None:
     assert len(shown) == 3  # root (with its thread), the broadcast reply, the edited message
     assert "2 replies" in shown[0] and "reply" in shown[0] and "also sent to the channel" in shown[0]
     assert "replied to a thread" in shown[1] and shown[2].endswith("changed(edited)")
+
+
+def test_consecutive_messages_of_one_sender_fold_like_slack() -> None:
+    views = [view("100.000000", "a"), view("200.000000", "b"), view("600.000000", "c"),
+             view("601.000000", "d", payload={"text": "d", "username": "deploy-bot"})]
+    classes = [node[1]["class"] for node in channel_messages(views, {}) if isinstance(node, list)]
+    assert classes == ["message", "message continued", "message", "message"]

@@ -127,6 +127,13 @@ def test_post_message_with_blocks_and_metadata_is_stored(server: ReceiverServer,
     assert (view["channel_name"], view["payload"]["text"], view["edits"]) == ("cali-alerts", "boom", [])
 
 
+def test_username_and_icon_emoji_are_kept(server: ReceiverServer) -> None:
+    answer = client(server).chat_postMessage(channel="cali-alerts", text="x", username="deploy", icon_emoji=":ship:")
+    assert answer["message"]["username"] == "deploy"
+    [view] = control(server, "/_control/messages")["messages"]
+    assert (view["payload"]["username"], view["payload"]["icon_emoji"]) == ("deploy", ":ship:")
+
+
 def test_metadata_only_with_include_all_metadata(server: ReceiverServer) -> None:
     metadata = {"event_type": "cali_alert", "event_payload": {"key": "k1"}}
     client(server).chat_postMessage(channel="cali-alerts", text="a", metadata=metadata)
