@@ -76,6 +76,12 @@
       nodes.push(empty);
     }
     list.replaceChildren(...nodes);
+    for (const time of list.querySelectorAll("time[datetime]")) {  // the viewer's local time, as Slack shows it
+      const at = new Date(time.getAttribute("datetime"));
+      if (!Number.isNaN(at.getTime())) {
+        time.textContent = at.toLocaleTimeString([], { hour: "numeric", minute: "2-digit" });
+      }
+    }
     for (const details of list.querySelectorAll("details.thread")) {
       if (openThreads.has(details.dataset.ts)) details.open = true;
     }
