@@ -1,32 +1,35 @@
-# The two commands a newcomer needs: `make run` and `make test`. Both set everything up first.
+# The two commands a newcomer needs: `make run` and `make test`. Both set up what they need first.
 PY := .venv/bin/python
 
-.PHONY: setup run test unit integration lint bench clean compose-check
+.PHONY: setup setup-test run test unit integration lint bench clean compose-check
 
-setup:
-	@scripts/setup.sh
+setup:  ## what running needs: KCL jars, a venv with the runtime packages
+	@scripts/setup.sh run
 
-run: setup  ## the whole pipeline in local mode (no Docker); Ctrl-C stops it
-	$(PY) -m localmode run
+setup-test:  ## and the test toolchain (pytest, linters, awscli, compose checks)
+	@scripts/setup.sh test
 
-test: setup lint  ## lint, types, unit and integration tests (starts its own emulator, daemon and receiver)
+run: setup  ## the whole pipeline in local mode (no Docker); Ctrl-C stops it, the next run resumes (FRESH=1: start empty)
+	@$(PY) -m localmode run $(if $(FRESH),--fresh)
+
+test: setup-test lint  ## lint, types, unit and integration tests (starts its own emulator, daemon and receiver)
 	$(PY) -m pytest
 
-unit: setup
+unit: setup-test
 	$(PY) -m pytest -m "not integration"
 
-integration: setup
+integration: setup-test
 	$(PY) -m pytest -m integration
 
-lint: setup
+lint: setup-test
 	$(PY) -m ruff check .
 	$(PY) -m mypy
 
 compose-check: setup  ## with Docker: compose up, wait for every service and an alert via Fluent Bit, scale, down
 	@$(PY) scripts/compose_check.py $(ARGS)
 
-bench: setup  ## figures for the notes (see bench/README.md)
+bench: setup-test  ## figures for the notes (see bench/README.md)
 	$(PY) -m bench.all
 
-clean:
+clean:  ## everything generated: local mode's saved state and logs (.run), the venv, the jars
 	rm -rf .run .venv jars/*.jar jars/.stamp

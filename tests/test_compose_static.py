@@ -56,7 +56,7 @@ def tool(name: str) -> str:
     in_venv = Path(sys.executable).parent / name
     found = str(in_venv) if in_venv.exists() else shutil.which(name)
     if found is None:
-        pytest.fail(f"`{name}` is not installed: it comes from requirements-dev.txt (run `make setup`)")
+        pytest.fail(f"`{name}` is not installed: it comes from requirements-dev.txt (run `make setup-test`)")
     return found
 
 
