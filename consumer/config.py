@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import dotenv_values
@@ -123,6 +124,11 @@ def _choice(name: str, value: str, allowed: tuple[str, ...]) -> str:
     return value
 
 
+def _is_http_url(value: str) -> bool:
+    parts = urlsplit(value)
+    return parts.scheme in {"http", "https"} and bool(parts.hostname)
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     env = read_environment() if environ is None else resolve_aliases(environ)
 
@@ -136,9 +142,17 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         except ValueError:
             raise ConfigError(f"{name} must be a number, got {raw!r}") from None
 
-    def secret(name: str) -> Secret | None:
+    def webhook(name: str) -> Secret | None:
         raw = get(name)
+        if raw and not _is_http_url(raw):  # the value is a secret: never echo it
+            raise ConfigError(f"{name} must be an http(s) URL such as https://hooks.slack.com/services/...")
         return Secret(raw) if raw else None
+
+    def port(name: str, default: str) -> int:
+        value = int(number(name, default, int))
+        if not 0 < value < 65536:
+            raise ConfigError(f"{name} must be a TCP port (1-65535), got {value}")
+        return value
 
     names = [x.strip() for x in (get("CALI_ALERT_LEVELS", "ERROR,WARN") or "ERROR,WARN").split(",") if x.strip()]
     levels = frozenset(normalise_level(name).value for name in names)
@@ -166,10 +180,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         alert_levels=levels,
         throttle_max_per_minute=throttle,
         display_timezone=timezone,
-        slack_webhook_url=secret("SLACK_WEBHOOK_URL"),
-        slack_webhook_url_warn=secret("SLACK_WEBHOOK_URL_WARN"),
-        slack_receiver_port=int(number("SLACK_RECEIVER_PORT", "4580", int)),
-        tls_port=int(number("CALI_TLS_PORT", "4567", int)),
+        slack_webhook_url=webhook("SLACK_WEBHOOK_URL"),
+        slack_webhook_url_warn=webhook("SLACK_WEBHOOK_URL_WARN"),
+        slack_receiver_port=port("SLACK_RECEIVER_PORT", "4580"),
+        tls_port=port("CALI_TLS_PORT", "4567"),
         resources=_choice("CALI_RESOURCES", get("CALI_RESOURCES") or "python", ("python", "terraform")),
         terraform_plugin_dir=Path(get("CALI_TF_PLUGIN_DIR")) if get("CALI_TF_PLUGIN_DIR") else None,
         generator_rate=float(number("GENERATOR_RATE", "5", float)),

@@ -10,6 +10,7 @@ import argparse
 import logging
 import os
 import signal
+import sys
 import threading
 import time
 from pathlib import Path
@@ -18,38 +19,78 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from consumer.config import Settings, load_settings
+from consumer.errors import ConfigError
+from consumer.health import read_heartbeats
 from localmode import daemon, paths
+from localmode.console import Terminal
+from localmode.preflight import StartError, check_ports, require_java
 from localmode.resources import seed_leases
 from localmode.stack import Stack
+from localmode.status import Board, SlackWatch
+from localmode.supervisor import GaveUp
 
 log = logging.getLogger("cali.run")
 
+STATUS_EVERY_SECONDS = 2.0
 
-def run(args: argparse.Namespace) -> int:
-    stack = Stack()
+
+def run(args: argparse.Namespace, terminal: Terminal) -> int:
+    stack = Stack(run_dir=args.run_dir, keep_state=True)
+    settings = stack.settings  # a bad value stops here, before anything starts
+    check_ports(stack.ports())
+    require_java()
     stopping = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stopping.set())
-    started = time.monotonic()
+    started, started_wall = time.monotonic(), time.time()
+    say_how_we_start(stack, fresh=args.fresh)
     try:
         stack.start_emulator()
+        resumed = stack.stream_exists()
         shards = stack.create_resources()
-        log.info("stream %s ready with %d shards", stack.settings.stream_name, len(shards))
+        if resumed:
+            stack.release_leader_lock()
+        log.info("stream %s %s with %d shards", settings.stream_name, "resumed" if resumed else "created",
+                 len(shards))
         stack.start_receiver()
-        kcl = stack.start_daemon()
+        stack.start_daemon()
         if not args.no_generator:
             stack.start_generator()
-        log.info("pipeline up in %.1fs; Ctrl-C stops it", time.monotonic() - started)
-        while not stopping.wait(1.0):
-            dead = [c.name for c in stack.supervisor.children if not c.alive()]
-            if dead:
-                log.error("%s exited; stopping (see %s)", ", ".join(dead), stack.supervisor.log_dir)
-                return 1
-        log.info("stopping: the KCL daemon checkpoints on the way out")
-        del kcl
+        log.info("pipeline up in %.1fs; Ctrl-C stops it (state is kept for the next `make run`)",
+                 time.monotonic() - started)
+        board, slack = Board(since=started_wall), SlackWatch()
+        while not stopping.wait(STATUS_EVERY_SECONDS):
+            for line in stack.supervisor.watch(time.monotonic()):
+                log.warning("%s", line)
+            beats = read_heartbeats(settings.health_dir)
+            now = time.time()
+            news = slack.observe(beats, now)
+            if news:
+                log.warning("%s", news)
+            terminal.show(board.update(beats, now, stack.supervisor.restarts()).line(), time.monotonic())
+        log.info("stopping: the KCL daemon checkpoints on the way out, then the emulator saves its state")
         return 0
+    except GaveUp as exc:
+        log.error("%s; stopping", exc)
+        return 1
+    except (RuntimeError, TimeoutError) as exc:  # a part did not come up (wait_until)
+        log.error("could not start: %s (logs in %s); stopping", exc, stack.supervisor.log_dir)
+        return 1
     finally:
         stack.stop()
+
+
+def say_how_we_start(stack: Stack, fresh: bool) -> None:
+    """Fresh start (asked for, or nothing saved), or resume from the saved state: say which."""
+    saved = stack.state_file
+    if fresh:
+        stack.forget_state()
+        log.info("fresh start (--fresh): saved state, Fluent Bit's buffer and the receiver's messages discarded")
+    elif saved.exists():
+        log.info("resuming from the state saved at %s (%s); `make run FRESH=1` starts empty",
+                 time.strftime("%H:%M:%S", time.localtime(saved.stat().st_mtime)), saved)
+    else:
+        log.info("fresh start: no saved state in %s", saved.parent)
 
 
 def daemon_argv(properties_file: Path | None = None, settings: Settings | None = None) -> list[str]:
@@ -95,6 +136,10 @@ def main() -> None:
     sub = parser.add_subparsers(dest="command", required=True)
     run_parser = sub.add_parser("run", help="emulator + resources + Slack receiver + KCL daemon + generator")
     run_parser.add_argument("--no-generator", action="store_true", help="do not start the log generator")
+    run_parser.add_argument("--run-dir", type=Path, default=paths.RUN, help="where state, logs and the receiver's "
+                            "messages live (default .run/)")
+    run_parser.add_argument("--fresh", action="store_true", help="forget the saved state (stream, leases, "
+                            "checkpoints, CALI's state table, Fluent Bit's buffer) and start empty")
     daemon_parser = sub.add_parser("daemon", help="only the KCL daemon for the current environment (exec java)")
     daemon_parser.add_argument("--properties-file", type=Path, help="where to render the properties "
                                "(default .run/<workerId>.properties)")
@@ -103,8 +148,16 @@ def main() -> None:
     daemon_parser.add_argument("--default-webhook", metavar="URL", help="where alerts go when SLACK_WEBHOOK_URL is "
                                "empty (compose: the local Slack receiver)")
     args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    raise SystemExit(run_daemon(args) if args.command == "daemon" else run(args))
+    terminal = Terminal()
+    logging.basicConfig(level=logging.INFO, handlers=[terminal.log_handler()])
+    try:
+        if args.command == "daemon":
+            raise SystemExit(run_daemon(args))
+        with terminal:
+            raise SystemExit(run(args, terminal))
+    except (ConfigError, StartError) as exc:
+        sys.stderr.write(f"cali: {exc}\n")
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

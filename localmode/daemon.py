@@ -8,6 +8,7 @@ from pathlib import Path
 
 from consumer.config import Settings
 from localmode import paths
+from localmode.preflight import require_java
 from localmode.properties import render
 
 MAIN_CLASS = "software.amazon.kinesis.multilang.MultiLangDaemon"
@@ -34,11 +35,16 @@ def write_properties(settings: Settings, target: Path, overrides: Mapping[str, s
     return target
 
 
-def command(properties_file: Path, cbor: bool) -> list[str]:
-    """``cbor=False`` for moto, which cannot read the CBOR the Java SDK sends to Kinesis by default."""
-    jars = sorted(paths.JARS.glob("*.jar"))
-    if not jars:
-        raise FileNotFoundError(f"no KCL jars in {paths.JARS}: run `make setup` (mvn dependency:copy-dependencies)")
+def command(properties_file: Path, cbor: bool, log_file: Path | None = None) -> list[str]:
+    """``cbor=False`` for moto, which cannot read the CBOR the Java SDK sends to Kinesis by default.
+
+    ``log_file``: the KCL's own log goes to this file, rolled over by size (``properties/logback-local.xml``);
+    without it, to stderr (``properties/logback.xml``: containers, where the runtime keeps the logs)."""
+    require_java()
     flags = [] if cbor else ["-Daws.cborEnabled=false"]
-    return ["java", HEAP, *flags, "-cp", f"{paths.JARS}/*", MAIN_CLASS,
-            "--properties-file", str(properties_file), "--log-configuration", str(paths.LOGBACK)]
+    logging = ["--log-configuration", str(paths.LOGBACK)]
+    if log_file is not None:
+        flags.append(f"-Dcali.kcl.log={log_file}")
+        logging = ["--log-configuration", str(paths.LOGBACK_LOCAL)]
+    return ["java", HEAP, *flags, "-cp", f"{paths.JARS}/*", MAIN_CLASS, "--properties-file", str(properties_file),
+            *logging]

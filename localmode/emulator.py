@@ -5,7 +5,11 @@ Why this shape (measured, see DESIGN.md):
 - moto's backends are not thread-safe: one lock serialises every request, or concurrent PutRecords lose records;
 - Fluent Bit only speaks HTTPS, so the same process also serves a TLS port with a CA we generate.
 
-Run: ``python -m localmode.emulator --port 4566 --tls-port 4567 --tls-dir .run/tls``.
+With ``--state-file`` the backends are restored from it at start and saved to it periodically and at stop
+(``localmode.snapshot``: what survives what).
+
+Run: ``python -m localmode.emulator --port 4566 --tls-port 4567 --tls-dir .run/tls``
+(``--state-file .run/state/emulator.pickle`` to keep the state).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import asyncio
 import logging
 import signal
 import threading
+import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -22,7 +27,7 @@ from typing import Any
 from hypercorn.asyncio import serve
 from hypercorn.config import Config
 
-from localmode import moto_patches
+from localmode import moto_patches, snapshot
 from localmode.tls import ensure_tls_files
 
 log = logging.getLogger("cali.emulator")
@@ -40,6 +45,10 @@ class Serialised:
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
         with self._lock:
             return list(self._app(environ, start_response))
+
+    def lock(self) -> threading.Lock:
+        """Held, no request runs (a snapshot is one consistent instant)."""
+        return self._lock
 
 
 def moto_app(retention_seconds: float = moto_patches.DEFAULT_RETENTION_SECONDS) -> WSGIApp:
@@ -67,12 +76,42 @@ def hypercorn_config(host: str, port: int, tls_port: int | None, tls_dir: Path) 
     return config
 
 
-async def _serve(config: Config, retention_seconds: float) -> None:
+def _quiet_cancellation(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """At stop, hypercorn cancels the connections still open (the KCL keeps some); asyncio's stream callback then
+    reports each cancellation as an error with a traceback. A cancelled connection at stop is no error."""
+    if isinstance(context.get("exception"), asyncio.CancelledError):
+        log.debug("connection cancelled at stop")
+        return
+    loop.default_exception_handler(context)
+
+
+async def _serve(config: Config, app: Serialised) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    loop.set_exception_handler(_quiet_cancellation)
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    await serve(Serialised(moto_app(retention_seconds)), config, mode="wsgi", shutdown_trigger=stop.wait)
+    await serve(app, config, mode="wsgi", shutdown_trigger=stop.wait)
+
+
+def run(config: Config, retention_seconds: float, state_file: Path | None,
+        snapshot_every: float = snapshot.DEFAULT_INTERVAL_SECONDS) -> None:
+    app = Serialised(moto_app(retention_seconds))
+    saver = None
+    if state_file is not None:
+        restored = snapshot.load(state_file)
+        if restored is None:
+            log.info("no saved state in %s: starting empty", state_file)
+        else:
+            log.info("restored state saved at %s: %d streams, %d tables",
+                     time.strftime("%H:%M:%S", time.localtime(restored.saved_at)), restored.streams, restored.tables)
+        saver = snapshot.Saver(state_file, app.lock, snapshot_every)
+        saver.start()
+    try:
+        asyncio.run(_serve(config, app))
+    finally:
+        if saver is not None:
+            saver.stop()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -81,6 +120,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=4566)
     parser.add_argument("--tls-port", type=int, default=None)
     parser.add_argument("--tls-dir", type=Path, default=Path(".run/tls"))
+    parser.add_argument("--state-file", type=Path, default=None,
+                        help="restore the backends from this file at start, save them to it while running and at stop")
+    parser.add_argument("--snapshot-seconds", type=float, default=snapshot.DEFAULT_INTERVAL_SECONDS)
     parser.add_argument("--retention-minutes", type=float, default=moto_patches.DEFAULT_RETENTION_SECONDS / 60,
                         help="Kinesis records older than this are dropped (memory stays bounded; Kinesis: 24 h)")
     args = parser.parse_args(argv)
@@ -88,7 +130,7 @@ def main(argv: list[str] | None = None) -> None:
     config = hypercorn_config(args.host, args.port, args.tls_port, args.tls_dir)
     log.info("serving moto on http://%s:%d (h2c)%s", args.host, args.port,
              f" and https://{args.host}:{args.tls_port}" if args.tls_port else "")
-    asyncio.run(_serve(config, args.retention_minutes * 60))
+    run(config, args.retention_minutes * 60, args.state_file, args.snapshot_seconds)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ from consumer.config import REPO_ROOT
 JARS = REPO_ROOT / "jars"
 PROPERTIES = REPO_ROOT / "properties" / "cali.properties"
 LOGBACK = REPO_ROOT / "properties" / "logback.xml"
+LOGBACK_LOCAL = REPO_ROOT / "properties" / "logback-local.xml"
 FLUENT_BIT_CONF = REPO_ROOT / "fluent-bit" / "fluent-bit.conf"
 RUN = REPO_ROOT / ".run"
 TLS = RUN / "tls"

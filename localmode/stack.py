@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import shutil
 import sys
@@ -17,6 +18,7 @@ from consumer.config import Settings, load_settings, read_environment
 from consumer.state.dynamodb import ensure_table
 from localmode import daemon, paths, terraform
 from localmode.endpoint import Found, host_port, probe
+from localmode.preflight import Port, StartError
 from localmode.resources import ensure_silences_table, ensure_stream, seed_leases
 from localmode.supervisor import Child, Supervisor, port_open, wait_until
 
@@ -29,6 +31,7 @@ WEBHOOK_PATH = "/services/local/cali/webhook"
 class Stack:
     env: dict[str, str] = field(default_factory=read_environment)
     run_dir: Path = paths.RUN
+    keep_state: bool = False  # the emulator saves its state under run_dir/state and restores it at start
     supervisor: Supervisor = field(init=False)
     uses_moto: bool = field(init=False, default=True)
 
@@ -39,6 +42,28 @@ class Stack:
     @property
     def settings(self) -> Settings:
         return load_settings(self.env)
+
+    @property
+    def state_file(self) -> Path:
+        return self.run_dir / "state" / "emulator.pickle"
+
+    @property
+    def fluent_bit(self) -> str | None:
+        return shutil.which("fluent-bit")
+
+    def ports(self) -> list[Port]:
+        """The ports this stack will listen on, given what already answers at the AWS endpoint."""
+        s = self.settings
+        ports = []
+        if s.endpoint_url is not None and probe(s.endpoint_url) is Found.NOTHING:
+            ports += [Port(host_port(s.endpoint_url)[1], "LOCALSTACK_ENDPOINT", "the AWS emulator"),
+                      Port(s.tls_port, "CALI_TLS_PORT", "the emulator's HTTPS port for Fluent Bit")]
+        if s.slack_webhook_url is None:
+            ports.append(Port(s.slack_receiver_port, "SLACK_RECEIVER_PORT", "the local Slack receiver"))
+        if self.fluent_bit is not None:
+            ports.append(Port(int(self.fluent_bit_env()["FLUENT_BIT_FORWARD_PORT"]), "FLUENT_BIT_FORWARD_PORT",
+                              "Fluent Bit's forward input"))
+        return ports
 
     def client(self, service: str) -> Any:
         s = self.settings
@@ -61,13 +86,15 @@ class Stack:
             log.info("an emulator (moto) is already running at %s: using it", url)
             return None
         if found is Found.OTHER:
-            raise RuntimeError(f"something that is not LocalStack already listens at {url}; stop it or change "
-                               "LOCALSTACK_ENDPOINT")
+            raise StartError(f"port {host_port(url)[1]} (LOCALSTACK_ENDPOINT) is in use by something that is neither "
+                             "LocalStack nor CALI's emulator: stop it or set LOCALSTACK_ENDPOINT to a free port")
         host, port = host_port(url)
         tls_port = self.settings.tls_port
+        keep = ["--state-file", str(self.state_file)] if self.keep_state else []
         child = self.supervisor.start("emulator", [sys.executable, "-m", "localmode.emulator", "--host", host,
                                                    "--port", str(port), "--tls-port", str(tls_port),
-                                                   "--tls-dir", str(self.run_dir / "tls")], self.env)
+                                                   "--tls-dir", str(self.run_dir / "tls"), *keep], self.env,
+                                      stop_timeout=30.0)
         wait_until(lambda: port_open(host, port) and port_open(host, tls_port), 30, "emulator", alive=child.alive)
         return child
 
@@ -86,6 +113,29 @@ class Stack:
         seed_leases(dynamodb, s.app_name, shards, owners)
         return shards
 
+    def stream_exists(self) -> bool:
+        kinesis = self.client("kinesis")
+        try:
+            kinesis.describe_stream_summary(StreamName=self.settings.stream_name)
+        except kinesis.exceptions.ResourceNotFoundException:
+            return False
+        return True
+
+    def release_leader_lock(self) -> None:
+        """Delete a KCL 3 leader lock left in the saved state. Local mode runs the only worker of its emulator and
+        none runs yet, so the lock is stale; if its owner died without releasing it (kill -9), the KCL would wait
+        for it forever (amazon-kinesis-client #1803) and assign no lease."""
+        dynamodb = self.client("dynamodb")
+        table = f"{self.settings.app_name}-CoordinatorState"
+        with contextlib.suppress(dynamodb.exceptions.ResourceNotFoundException):
+            dynamodb.delete_item(TableName=table, Key={"key": {"S": "Leader"}})
+
+    def forget_state(self) -> None:
+        """A fresh start: the emulator's saved state, Fluent Bit's buffer and the receiver's messages go."""
+        self.state_file.unlink(missing_ok=True)
+        shutil.rmtree(self.fluent_bit_env()["FLUENT_BIT_STORAGE"], ignore_errors=True)
+        (self.run_dir / "slack-messages.jsonl").unlink(missing_ok=True)
+
     def start_receiver(self) -> Child | None:
         """The local Slack receiver, unless SLACK_WEBHOOK_URL points at a real webhook."""
         if self.settings.slack_webhook_url is not None:
@@ -94,7 +144,8 @@ class Stack:
         port = self.settings.slack_receiver_port
         child = self.supervisor.start("slack-receiver", [sys.executable, "-m", "slack_receiver", "--host",
                                                          "127.0.0.1", "--port", str(port), "--store",
-                                                         str(self.run_dir / "slack-messages.jsonl")], self.env)
+                                                         str(self.run_dir / "slack-messages.jsonl")], self.env,
+                                      restart=True)
         wait_until(lambda: _http_ok(f"http://127.0.0.1:{port}/healthz"), 15, "slack receiver", alive=child.alive)
         self.env["SLACK_WEBHOOK_URL"] = f"http://127.0.0.1:{port}{WEBHOOK_PATH}"
         log.info("local Slack receiver: http://127.0.0.1:%d/ (messages in %s)", port,
@@ -107,23 +158,26 @@ class Stack:
             env["CALI_WORKER_ID"] = worker_id
         settings = load_settings(env)
         props = daemon.write_properties(settings, self.run_dir / f"{settings.worker_id}.properties", overrides)
-        return self.supervisor.start(f"kcl-{settings.worker_id}", daemon.command(props, cbor=not self.uses_moto),
-                                     env, stop_timeout=40.0)
+        name = f"kcl-{settings.worker_id}"
+        argv = daemon.command(props, cbor=not self.uses_moto, log_file=self.supervisor.log_dir / f"{name}.kcl.log")
+        return self.supervisor.start(name, argv, env, stop_timeout=40.0, restart=True)
 
     def start_generator(self) -> list[Child]:
         s = self.settings
         common = ["--rate", str(s.generator_rate), "--error-ratio", str(s.generator_error_ratio)]
         if s.generator_seed is not None:
             common += ["--seed", str(s.generator_seed)]
-        fluent_bit = shutil.which("fluent-bit")
+        fluent_bit = self.fluent_bit
         if fluent_bit is None:
             log.info("fluent-bit is not on PATH: the generator writes Fluent Bit-shaped records to Kinesis itself")
             return [self.supervisor.start("generator", [sys.executable, "-m", "generator", *common, "--output",
-                                                        "kinesis", "--stream", s.stream_name], self.env)]
+                                                        "kinesis", "--stream", s.stream_name], self.env,
+                                          restart=True)]
         env = {**self.env, **self.fluent_bit_env()}
-        fb = self.supervisor.start("fluent-bit", [fluent_bit, "-c", str(paths.FLUENT_BIT_CONF)], env)
+        fb = self.supervisor.start("fluent-bit", [fluent_bit, "-c", str(paths.FLUENT_BIT_CONF)], env, restart=True)
         gen = self.supervisor.start("generator", [sys.executable, "-m", "generator", *common, "--output", "forward",
-                                                  "--forward-port", env["FLUENT_BIT_FORWARD_PORT"]], env)
+                                                  "--forward-port", env["FLUENT_BIT_FORWARD_PORT"]], env,
+                                    restart=True)
         return [fb, gen]
 
     def fluent_bit_env(self) -> dict[str, str]:

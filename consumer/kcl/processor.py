@@ -60,6 +60,7 @@ class AlertRecordProcessor(processor.RecordProcessorBase):  # type: ignore[misc]
         self._millis_behind = 0
         self._beat_at = 0.0
         self._failed_batches = 0
+        self._shutting_down = False
 
     @_exit_on_failure
     def initialize(self, initialize_input: Any) -> None:
@@ -95,7 +96,12 @@ class AlertRecordProcessor(processor.RecordProcessorBase):  # type: ignore[misc]
     def lease_lost(self, lease_lost_input: Any) -> None:
         if self._health_dir is not None:
             health.remove_heartbeat(self._health_dir, self.shard_id)
-        log.info("lease lost for shard %s; another worker continues from its checkpoint", self.shard_id)
+        if self._shutting_down:  # a worker's own shutdown ends with leaseLost after shutdownRequested (KCL 3.1.3)
+            log.info("shard %s released: this worker is stopping; the lease and its checkpoint stay for the next "
+                     "start with the same worker id", self.shard_id)
+        else:
+            log.info("lease lost for shard %s (taken over, or not renewed in time); whoever holds it next reads "
+                     "from the last checkpoint", self.shard_id)
         self._log_stats()
 
     @_exit_on_failure
@@ -108,6 +114,7 @@ class AlertRecordProcessor(processor.RecordProcessorBase):  # type: ignore[misc]
 
     @_exit_on_failure
     def shutdown_requested(self, shutdown_requested_input: Any) -> None:
+        self._shutting_down = True
         alerter = self._require_alerter()
         alerter.tick(early=True)
         if not alerter.held_back:
