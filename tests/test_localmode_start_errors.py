@@ -13,16 +13,16 @@ from pathlib import Path
 
 import pytest
 
-from consumer.config import REPO_ROOT, read_environment
+from consumer.config import REPO_ROOT, read_environment, resolve_aliases
 from localmode.supervisor import free_port
 
 
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
     """Local mode on free ports, as a new shell would run it (the environment plus .env)."""
-    return {**read_environment(), "AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}",
-            "CALI_TLS_PORT": str(free_port()), "SLACK_RECEIVER_PORT": str(free_port()),
-            "FLUENT_BIT_FORWARD_PORT": str(free_port()), "SLACK_WEBHOOK_URL": ""}
+    return resolve_aliases({"LOCALSTACK_ENDPOINT": f"http://127.0.0.1:{free_port()}",
+                            "CALI_TLS_PORT": str(free_port()), "SLACK_RECEIVER_PORT": str(free_port()),
+                            "FLUENT_BIT_FORWARD_PORT": str(free_port()), "SLACK_WEBHOOK_URL": ""}, read_environment())
 
 
 def run(env: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
