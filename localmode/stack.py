@@ -105,11 +105,10 @@ class Stack:
         dynamodb = self.client("dynamodb")
         if s.resources == "terraform":
             terraform.apply(s, self.run_dir / "terraform", self.env)
-        else:
-            ensure_stream(self.client("kinesis"), s.stream_name, s.stream_shards)
+        shards = ensure_stream(self.client("kinesis"), s.stream_name, s.stream_shards)  # after terraform: finds it
+        if s.resources == "python":
             ensure_table(dynamodb, s.state_table)
             ensure_silences_table(dynamodb, s.silences_table)
-        shards = ensure_stream(self.client("kinesis"), s.stream_name, s.stream_shards)  # ACTIVE, with its shards
         seed_leases(dynamodb, s.app_name, shards, owners)
         return shards
 
