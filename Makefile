@@ -24,6 +24,7 @@ integration: setup-test
 lint: setup-test
 	$(PY) -m ruff check .
 	$(PY) -m mypy
+	$(PY) -m mypy scripts/compose_check.py
 
 compose-check:  ## with Docker: compose up, wait for every service and an alert via Fluent Bit, scale, down
 	@python3 scripts/compose_check.py $(ARGS)
