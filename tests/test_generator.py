@@ -704,3 +704,20 @@ def test_cli_exits_cleanly_on_sigterm() -> None:
     seqs = [json.loads(line)["seq"] for line in first + rest.splitlines()]
     assert seqs == list(range(1, len(seqs) + 1))
     assert "SIGTERM received" in err
+
+
+def test_status_log_json_lines_are_info_records_of_the_log_generator() -> None:
+    """In compose Docker's logging driver takes the generator's stderr to Fluent Bit with its stdout: with
+    `--status-log json` each status line is a JSON record the consumer parses as INFO of service log-generator
+    (counted, never alerted), not a non-JSON text record."""
+    from consumer.model import LogEvent
+    from consumer.pipeline.parse import parse_line
+
+    result = subprocess.run([sys.executable, "-m", "generator", "--count", "3", "--rate", "0", "--seed", "1",
+                             "--status-log", "json"], cwd=REPO, capture_output=True, text=True, timeout=60,
+                            check=True)
+    lines = result.stderr.splitlines()
+    assert len(lines) == 2  # "generating to stdout ..." and "done: 3 lines written"
+    events = [parse_line(line) for line in lines]
+    assert all(isinstance(e, LogEvent) and (e.level.value, e.service) == ("INFO", "log-generator") for e in events)
+    assert len(result.stdout.splitlines()) == 3
