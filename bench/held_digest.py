@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 from bench.common import Summary, base_parser, setup_logging
 from consumer.alerter import Alerter
+from consumer.deliver.slack import Posted
 from consumer.kcl.processor import AlertRecordProcessor
 from consumer.model import Level
 from consumer.state.memory import MemoryState
@@ -33,8 +34,10 @@ class CountingSender:
     def __init__(self) -> None:
         self.posts = 0
 
-    def post(self, payload: Mapping[str, Any]) -> None:
+    def post(self, payload: Mapping[str, Any], *, key: str = "", since: float = 0.0,
+             uncertain: bool = False) -> Posted:
         self.posts += 1
+        return Posted()
 
 
 def run(minutes: float = 5.0, per_poll: int = 2, digest_interval: float = 60.0) -> Summary:

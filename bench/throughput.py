@@ -48,6 +48,7 @@ from bench.common import (
 )
 from bench.marks import MARK_FILE_ENV
 from consumer.alerter import Alerter, RecordIn
+from consumer.deliver.slack import Posted
 from consumer.model import Level
 from consumer.state.memory import MemoryState
 from generator.fluentbit import fluent_bit_record
@@ -195,8 +196,9 @@ def catch_up(stack: Stack, load: Preloaded, kind: str, timeout: float) -> CatchU
 class NullSender:
     name = "main"
 
-    def post(self, payload: Mapping[str, Any]) -> None:
-        pass
+    def post(self, payload: Mapping[str, Any], *, key: str = "", since: float = 0.0,
+             uncertain: bool = False) -> Posted:
+        return Posted()
 
 
 def make_alerter() -> Alerter:

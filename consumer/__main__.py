@@ -16,7 +16,7 @@ import boto3
 from amazon_kclpy import kcl
 from botocore.config import Config
 
-from consumer import logs
+from consumer import logs, timing
 from consumer.alerter import Alerter
 from consumer.config import Settings, load_settings
 from consumer.deliver.slack import SlackWebhook
@@ -42,7 +42,9 @@ def build_processor(settings: Settings) -> AlertRecordProcessor:
         senders[Level.WARN] = SlackWebhook(settings.slack_webhook_url_warn, "warn")
     tz = ZoneInfo(settings.display_timezone)
     # The endpoint is given explicitly (None on real AWS): compose sets only LOCALSTACK_ENDPOINT, which boto3 ignores.
-    client_config = Config(connect_timeout=5, read_timeout=10, retries={"mode": "standard", "max_attempts": 3})
+    client_config = Config(connect_timeout=timing.DYNAMODB_CONNECT_TIMEOUT_SECONDS,
+                           read_timeout=timing.DYNAMODB_READ_TIMEOUT_SECONDS,
+                           retries={"mode": "standard", "max_attempts": 3})
     dynamodb = boto3.client("dynamodb", region_name=settings.region, endpoint_url=settings.endpoint_url,
                             config=client_config)
     state = DynamoState(dynamodb, settings.state_table, settings.throttle_max_per_minute)

@@ -1,53 +1,68 @@
-"""A batch of records -> ended events: each ERROR/WARN is delivered, counted into a digest, or dropped with a reason.
+"""A batch of records -> ended events: the executor of ``consumer.decision``.
 
-Per batch: parse every record, keep the alert levels, group them by fingerprint (first appearance order), then
-for each group of n events:
-  1. its fingerprint alerted within the dedup window (any shard, any worker)  -> digest n
-  2. the webhook's budget is spent (application-wide throttle)              -> digest n
-  3. otherwise one alert saying "n times"; recorded under an idempotency key once Slack said ok
-The digest collects for ``digest_interval`` seconds, then goes out as soon as the budget allows. ``held_back`` tells
-the KCL adapter that events wait in an unsent digest: the checkpoint must not pass them.
+Per batch: parse every record, keep the alert levels, group them by fingerprint (first appearance order). For each
+group, ``decide`` (pure) names what happens, and the alerter carries it out:
+- ALERT: one message for the group. ``begin`` (budget slot + fingerprint + send claim, one transaction), post,
+  ``end`` (one transaction). Webhook mode: an alert saying "n times". Web API mode: an incident's root message.
+- REPEAT: webhook mode: into the digest; Web API mode: counted into the open incident (its root is updated in
+  place at most once per ``update_interval``; new message texts go into its thread, bounded per minute).
+- OVER_BUDGET: into the application-wide digest of the destination's current interval (one per interval for the
+  whole application, sent by whichever processor gets to it first once the interval closed; the budget limits
+  alerts, not this one message per interval).
 
-Accounting: alerted_events + digested_events + already_delivered + dropped["slack_permanent_error"] + held
-== the ERROR/WARN events read.
+``safe_through`` is the one position the KCL adapter may checkpoint: every event up to it has ended.
+Web API incidents with no repeat for ``resolve_after`` seconds are updated to "quiet since ..."; a repeat after that
+opens a new incident (a new root message), as a new problem would.
+
+Accounting (``Stats``): alerted_events + repeat_events + digested_events + already_delivered
++ dropped["slack_permanent_error"] + dropped["silenced"] + held == the ERROR/WARN events read.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence, Set
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from consumer.errors import PermanentDelivery, RetryableDelivery
-from consumer.model import Alert, Dropped, Level, RecordRef, position
+from consumer.decision import Mode, Reason, bucket_closes_at, decide, digest_bucket
+from consumer.deliver.slack import Posted
+from consumer.errors import DeliveryError, PermanentDelivery, RetryableDelivery
+from consumer.model import Alert, Dropped, Level, Position, RecordRef, position
 from consumer.pipeline.decode import decode
-from consumer.pipeline.digest import Digest
 from consumer.pipeline.filter import is_alert
-from consumer.pipeline.fingerprint import fingerprint
+from consumer.pipeline.fingerprint import fingerprint, template
 from consumer.pipeline.parse import parse_line
-from consumer.pipeline.render import render_alert, render_digest
-from consumer.pipeline.throttle import WINDOW_SECONDS
+from consumer.pipeline.render import incident_payload, render_alert, render_digest, render_sample
+from consumer.retry import patiently
 from consumer.slack_status import SlackStatus
-from consumer.state import AlertState
+from consumer.state import Added, AlertState, Begun, Claim, DigestLine, Incident, Verdict
+from consumer.timing import BUSY_POLL_SECONDS, SEND_STALE_SECONDS
 
 log = logging.getLogger("cali.alerter")
 
-BACKOFF_START_SECONDS = 0.5
-BACKOFF_MAX_SECONDS = 15.0
-# A send claim (see AlertState.begin_send) not refreshed for this long belongs to a dead processor. It must exceed
-# one post's worst case (slack.py: ~4 attempts of 5 s, a Retry-After of 20 s) plus one backoff sleep.
-SEND_STALE_SECONDS = 75.0
-BUSY_POLL_SECONDS = 2.0
+SEAL_GRACE_SECONDS = 1.0  # a closed interval's digest waits this long for contributions in flight
+SAMPLES_PER_MINUTE = 3
+SAMPLE_MEMORY = 50  # message texts remembered per incident, not to post the same sample twice
+DRAIN_SECONDS = 30.0
 
 
 class Sender(Protocol):
     name: str
 
-    def post(self, payload: Mapping[str, Any]) -> None: ...
+    def post(self, payload: Mapping[str, Any], *, key: str = "", since: float = 0.0,
+             uncertain: bool = False) -> Posted: ...
+
+
+class ThreadedSender(Sender, Protocol):
+    def update(self, posted: Posted, payload: Mapping[str, Any]) -> None: ...
+
+    def reply(self, posted: Posted, payload: Mapping[str, Any], *, key: str = "") -> None: ...
 
 
 @dataclass(frozen=True)
@@ -64,18 +79,25 @@ class Stats:
     events: Counter[str] = field(default_factory=Counter)
     alerts_sent: int = 0
     alerted_events: int = 0
+    repeat_events: int = 0  # Web API: counted into an open incident's root
+    updates_sent: int = 0
+    samples_sent: int = 0
     already_delivered: int = 0
     digests_sent: int = 0
     digested_events: int = 0
     dropped: Counter[str] = field(default_factory=Counter)
     retries: int = 0
+    uncertain: int = 0  # posts whose outcome was unknown (no answer, reset, 5xx)
+    decisions: Counter[str] = field(default_factory=Counter)  # events per decision reason
     notes: Counter[str] = field(default_factory=Counter)
 
     def as_dict(self) -> dict[str, Any]:
         return {"records": self.records, "events": dict(self.events), "alerts_sent": self.alerts_sent,
-                "alerted_events": self.alerted_events, "already_delivered": self.already_delivered,
-                "digests_sent": self.digests_sent, "digested_events": self.digested_events,
-                "dropped": dict(self.dropped), "retries": self.retries, "notes": dict(self.notes)}
+                "alerted_events": self.alerted_events, "repeat_events": self.repeat_events,
+                "updates_sent": self.updates_sent, "samples_sent": self.samples_sent,
+                "already_delivered": self.already_delivered, "digests_sent": self.digests_sent,
+                "digested_events": self.digested_events, "dropped": dict(self.dropped), "retries": self.retries,
+                "uncertain": self.uncertain, "decisions": dict(self.decisions), "notes": dict(self.notes)}
 
 
 @dataclass
@@ -87,8 +109,35 @@ class _Group:
         return self.alerts[0]
 
     @property
+    def last(self) -> Alert:
+        return self.alerts[-1]
+
+    @property
     def count(self) -> int:
         return len(self.alerts)
+
+    def after(self, through: str) -> _Group:
+        done = position(through)
+        return _Group([a for a in self.alerts if a.ref.position > done])
+
+
+@dataclass
+class _Pending:
+    """A digest bucket holding events of this processor."""
+
+    destination: str
+    index: int
+    held_since: Position | None  # every event of this processor up to here ended before the bucket got any
+    events: int = 0
+
+
+@dataclass
+class _Known:
+    """An incident this processor took part in (Web API mode)."""
+
+    last_seen: float
+    dirty_at: float | None = None  # counts of ours may not be shown yet; try to update the root from then on
+    sampled: set[str] = field(default_factory=set)
 
 
 class Alerter:
@@ -102,14 +151,19 @@ class Alerter:
         clock: Callable[[], float],
         sleep: Callable[[float], None],
         dedup_window: float = 300.0,
-        digest_interval: float = WINDOW_SECONDS,
+        digest_interval: float = 60.0,
         owner: str | None = None,
         send_stale_after: float = SEND_STALE_SECONDS,
+        mode: Mode = Mode.WEBHOOK,
+        update_interval: float = 10.0,
+        resolve_after: float = 900.0,
+        samples_per_minute: int = SAMPLES_PER_MINUTE,
     ) -> None:
         self._levels = levels
         self._keep = frozenset(Level(x) for x in levels if x in Level.__members__)
         self._state = state
         self._senders = senders
+        self._by_name = {sender.name: sender for sender in senders.values()}
         self._tz = display_tz
         self._clock = clock
         self._sleep = sleep
@@ -117,60 +171,68 @@ class Alerter:
         self._digest_interval = digest_interval
         self._owner = owner or uuid.uuid4().hex
         self._stale_after = send_stale_after
-        self._digest = Digest()
+        self._mode = mode
+        self._update_interval = update_interval
+        self._resolve_after = resolve_after
+        self._samples_per_minute = samples_per_minute
         self._high_water: dict[str, tuple[int, int, int] | None] = {}
-        self._digests_ended = 0
+        self._pending: dict[str, _Pending] = {}
+        self._not_before: dict[str, int] = {}  # destination -> first digest index still open to additions
+        self._known: dict[str, _Known] = {}
+        self._last: Position | None = None
+        self._batch_start: Position | None = None
         self.stats = Stats()
         self.slack = SlackStatus(since=clock())  # the heartbeat's Slack state (consumer/slack_status.py)
 
-    @property
-    def held_back(self) -> bool:
-        return self._digest.total > 0
-
+    # -- what the KCL adapter sees ------------------------------------------------------------------------------
     @property
     def held(self) -> int:
-        return self._digest.total
+        """Events of this processor waiting in unsent digests."""
+        return sum(p.events for p in self._pending.values())
 
     @property
-    def digests_ended(self) -> int:
-        """How many digests ended (sent, refused, or found already sent): the KCL adapter's cue that the events
-        held before this batch are no longer held."""
-        return self._digests_ended
-
-    def _digest_due(self, now: float) -> bool:
-        started = self._digest.started_at
-        return started is not None and now - started >= self._digest_interval
+    def safe_through(self) -> Position | None:
+        """The last record whose events have all ended (None: none yet)."""
+        if not self._pending:
+            return self._last
+        marks = [p.held_since for p in self._pending.values()]
+        if any(mark is None for mark in marks):
+            return None
+        return min((mark for mark in marks if mark is not None), key=lambda mark: mark.order)
 
     def handle_batch(self, records: Sequence[RecordIn]) -> None:
+        self._batch_start = self._last
         self.tick()  # older, held-back events go first
         groups: dict[str, _Group] = {}
         for record in records:
             for alert in self._alerts_in(record):
                 groups.setdefault(fingerprint(alert.event), _Group()).alerts.append(alert)
         for fp, group in groups.items():
-            self._alert(fp, group)
+            self._handle(fp, group)
+        if records:
+            self._last = Position(records[-1].sequence_number, records[-1].sub_sequence_number)
 
-    def tick(self, *, early: bool = False) -> None:
-        """Send the digest once it is ``digest_interval`` old (or ``early``) and the budget allows. Called for every
-        batch, empty ones included."""
-        if not self._digest.total:
-            return
-        due = early or self._digest_due(self._clock())
-        if due and self._state.try_acquire(self._sender(Level.ERROR).name, self._clock()):
-            self._send_digest()
+    def tick(self, *, force: bool = False) -> None:
+        """Send the digests whose interval closed (``force``: all of them now), update incidents. Called for
+        every batch, empty ones included."""
+        now = self._clock()
+        for bucket, pending in sorted(self._pending.items(), key=lambda item: item[1].index):
+            if force or now >= bucket_closes_at(pending.index, self._digest_interval) + SEAL_GRACE_SECONDS:
+                self._send_digest(bucket, pending)
+        if self._mode is Mode.WEB_API:
+            self._tend_incidents(now)
 
-    def drain(self, deadline_seconds: float = WINDOW_SECONDS + 5) -> None:
-        """At shard end: wait (bounded) for the budget, then send the digest regardless, so nothing is lost when
-        the checkpoint moves to SHARD_END."""
+    def drain(self, deadline_seconds: float = DRAIN_SECONDS) -> None:
+        """At shard end: send every held digest now, over budget if need be, so nothing stays behind SHARD_END."""
         end = self._clock() + deadline_seconds
-        while self._digest.total and self._clock() < end:
-            self.tick(early=True)
-            if self._digest.total:
-                self._sleep(1.0)
-        if self._digest.total:
-            log.warning("sending the digest over budget: the shard ended")
-            self._send_digest()
+        while self._pending and self._clock() < end:
+            self.tick(force=True)
+            if self._pending:
+                self._sleep(BUSY_POLL_SECONDS)
+        if self._pending:
+            log.warning("%d events still wait in a digest another processor is sending", self.held)
 
+    # -- parsing ------------------------------------------------------------------------------------------------
     def _alerts_in(self, record: RecordIn) -> list[Alert]:
         self.stats.records += 1
         decoded = decode(record.data)
@@ -195,51 +257,33 @@ class Alerter:
                 alerts.append(Alert(parsed, ref))
         return alerts
 
-    def _alert(self, fp: str, group: _Group) -> None:
-        now = self._clock()
-        sender = self._sender(group.first.event.level)
+    # -- one group: decide, then carry it out ---------------------------------------------------------------------
+    def _handle(self, fp: str, group: _Group) -> None:
         group = self._not_yet_delivered(group)
-        if not group.alerts:
-            return
-        key = group.first.ref.key
-        if self._digest_due(now):
-            self.tick()  # a due digest takes the next budget slot, before this alert
-            if self._digest.total:  # no slot for it: none for this alert either
-                self._digest.add(group.first, now, group.count)
+        while group.alerts:
+            sender = self._sender(group.first.event.level)
+            decision = decide(self._state.view(sender.name, fp, self._clock(), group.first.ref.key))
+            if decision.reason is Reason.ALERT:
+                assert decision.slot is not None
+                group = self._alert(fp, group, sender, decision.slot)
+            elif decision.reason is Reason.REPEAT and self._mode is Mode.WEB_API:
+                group = self._repeat(fp, group, sender)
+            elif decision.reason is Reason.SILENCED:
+                self._count(decision.reason, group.count)
+                self.stats.dropped["silenced"] += group.count
                 return
-        if not self._state.has_budget(sender.name, now):
-            self._digest.add(group.first, now, group.count)  # over budget (known without asking DynamoDB)
-            return
-        if not self._state.claim_fingerprint(fp, key, now, self._dedup_window):
-            self._digest.add(group.first, now, group.count)  # the same problem alerted recently
-            return
-        if not self._state.try_acquire(sender.name, now):
-            self._state.release_fingerprint(fp, key)
-            self._digest.add(group.first, now, group.count)  # over budget
-            return
-        through = self._begin(key)
-        if through is not None:  # another processor of this shard (a zombie) ended it meanwhile
-            done = position(through)
-            mark = self._high_water.get(group.first.ref.shard_id)
-            self._high_water[group.first.ref.shard_id] = done if mark is None else max(mark, done)
-            rest = [a for a in group.alerts if a.ref.position > done]
-            self.stats.already_delivered += group.count - len(rest)
-            if rest:
-                self._alert(fp, _Group(rest))
-            return
-        delivered = self._deliver(render_alert(group.first, self._tz, repeat=group.count), sender, key)
-        self._state.end_send(key, self._owner, self._clock(), group.alerts[-1].ref.key)
-        if delivered:
-            self.stats.alerts_sent += 1
-            self.stats.alerted_events += group.count
-        else:
-            self._state.release_fingerprint(fp, key)
-            self.stats.dropped["slack_permanent_error"] += group.count
+            else:
+                self._count(decision.reason, group.count)
+                self._to_digest(group, sender)
+                return
+
+    def _count(self, reason: Reason, events: int) -> None:
+        self.stats.decisions[reason.value] += events
 
     def _not_yet_delivered(self, group: _Group) -> _Group:
-        """Drop what an earlier message already covered: a re-read after a restart or a lease move. Only events up
-        to the shard's high-water mark (read once per shard) can have been covered."""
-        shard = group.first.ref.shard_id if group.alerts else ""
+        """Drop what an earlier message or digest already covered: a re-read after a restart or a lease move. Only
+        events up to the shard's high-water mark (read once per shard) can have been covered."""
+        shard = group.first.ref.shard_id
         if shard not in self._high_water:
             mark = self._state.ended_through(shard)
             self._high_water[shard] = position(mark) if mark else None
@@ -247,66 +291,243 @@ class Alerter:
         while group.alerts:
             if high_water is None or group.first.ref.position > high_water:
                 return group
-            through = self._state.delivered_through(group.first.ref.key)
-            if through is None:
+            ended = self._state.delivered(group.first.ref.key)
+            if ended is None:
                 return group
-            rest = [a for a in group.alerts if a.ref.position > position(through)]
-            self.stats.already_delivered += group.count - len(rest)
-            group = _Group(rest)
+            rest = group.after(ended.through) if ended.through else _Group()
+            covered = group.count - rest.count
+            if ended.bucket:
+                self._rejoin(ended.bucket, covered)
+            else:
+                self.stats.already_delivered += covered
+            group = rest
         return group
 
-    def _begin(self, key: str) -> str | None:
-        """Take the send claim for ``key``: None when this processor may post; else the ended message's ``through``.
-        Waits while another live processor holds the claim (until it ends the message or its claim goes stale)."""
-        waited = False
-        while True:
-            started, through = self._state.begin_send(key, self._owner, self._clock(), self._stale_after)
-            if started or through is not None:
-                return through
-            if not waited:
-                log.info("message %s is being posted by another processor; waiting for it", key)
-                waited = True
-            self._sleep(BUSY_POLL_SECONDS)
-
-    def _send_digest(self) -> None:
-        digest, self._digest = self._digest, Digest()
-        self._digests_ended += 1
+    def _alert(self, fp: str, group: _Group, sender: Sender, slot: int) -> _Group:
+        """Post one message for the group; what is left to decide again (empty when done)."""
         now = self._clock()
-        key = f"digest/{digest.first_key}"
-        # A digest keeps counts, not events: a re-read that rebuilds one with the same first event is taken as the
-        # same digest (its count may differ if the batches split differently; nothing is posted twice).
-        if self._state.delivered_through(key) is not None or self._begin(key) is not None:
-            self.stats.already_delivered += digest.total
-            return
-        payload = render_digest(digest.total, digest.top(), max(now - (digest.started_at or now), WINDOW_SECONDS))
-        delivered = self._deliver(payload, self._sender(Level.ERROR), key)
-        self._state.end_send(key, self._owner, self._clock(), digest.last_key)
-        if delivered:
-            self.stats.digests_sent += 1
-            self.stats.digested_events += digest.total
+        key, through = group.first.ref.key, group.last.ref.key
+        web_api = self._mode is Mode.WEB_API
+        begun = self._state.begin(Claim(
+            key=key, owner=self._owner, now=now, budget=sender.name, slot=slot, stale_after=self._stale_after,
+            fingerprint=fp, dedup_window=self._dedup_window, incident_events=group.count if web_api else 0,
+            shard=group.first.ref.shard_id, through=through))
+        if begun.verdict is not Verdict.TAKEN:
+            return self._not_taken(begun, group, key)
+        self._count(Reason.ALERT, group.count)
+        if web_api:
+            base = render_alert(group.first, self._tz)
+            payload = incident_payload(base, group.count, self._seen(group.last, now), self._tz)
         else:
-            self.stats.dropped["slack_permanent_error"] += digest.total
+            payload = render_alert(group.first, self._tz, repeat=group.count)
+        posted = self._deliver(payload, sender, key, since=now, uncertain=begun.takeover)
+        if posted is None:
+            self._state.end(key, self._owner, self._clock(), through, refused=True, release=fp)
+            self.stats.dropped["slack_permanent_error"] += group.count
+            return _Group()
+        root = None
+        if web_api:
+            root = Incident(fp, group.count, now, posted.channel, posted.ts, shown_count=group.count,
+                            root=json.dumps(base))
+            self._known[fp] = _Known(last_seen=now, sampled={group.first.event.message})
+        self._state.end(key, self._owner, self._clock(), through, root=root)
+        self.stats.alerts_sent += 1
+        self.stats.alerted_events += group.count
+        return _Group()
 
+    def _not_taken(self, begun: Begun, group: _Group, key: str) -> _Group:
+        if begun.verdict is Verdict.ENDED:
+            assert begun.ended is not None
+            through = begun.ended.through
+            rest = group.after(through) if through else _Group()
+            done = group.count - rest.count
+            if through is not None:  # another processor of this shard (a zombie) ended it meanwhile
+                done_at = position(through)
+                mark = self._high_water.get(group.first.ref.shard_id)
+                self._high_water[group.first.ref.shard_id] = done_at if mark is None else max(mark, done_at)
+            self.stats.already_delivered += done
+            return rest
+        if begun.verdict is Verdict.BUSY:
+            log.info("message %s is being posted by another processor; waiting for it", key)
+            self._sleep(BUSY_POLL_SECONDS)
+        return group  # CONFLICT: the view was refreshed; decide again
+
+    def _seen(self, alert: Alert, now: float) -> datetime:
+        return alert.event.timestamp or datetime.fromtimestamp(now, UTC)
+
+    # -- Web API incidents ----------------------------------------------------------------------------------------
+    def _repeat(self, fp: str, group: _Group, sender: Sender) -> _Group:
+        now = self._clock()
+        repeat = self._state.add_repeat(fp, group.first.ref.shard_id, group.first.ref.key, group.last.ref.key,
+                                        group.count, now)
+        if repeat.incident is None:
+            return group  # no open incident after all: decide again
+        if repeat.counted_through is not None:  # a re-read: some were counted before
+            rest = group.after(repeat.counted_through)
+            self.stats.already_delivered += group.count - rest.count
+            return rest
+        self._count(Reason.REPEAT, group.count)
+        self.stats.repeat_events += group.count
+        known = self._known.setdefault(fp, _Known(last_seen=now))
+        known.last_seen = max(known.last_seen, now)
+        known.dirty_at = known.dirty_at or now
+        threaded = self._threaded(sender)
+        if threaded is not None:
+            self._maybe_update(fp, known, threaded, now)
+            self._post_samples(fp, group, known, repeat.incident, threaded, now)
+        return _Group()
+
+    def _threaded(self, sender: Sender) -> ThreadedSender | None:
+        return sender if hasattr(sender, "update") and hasattr(sender, "reply") else None  # type: ignore[return-value]
+
+    def _maybe_update(self, fp: str, known: _Known, sender: ThreadedSender, now: float) -> None:
+        if known.dirty_at is None or now < known.dirty_at:
+            return
+        claimed, incident = self._state.claim_update(fp, now, self._update_interval)
+        if incident is None or not incident.open:
+            known.dirty_at = None
+            return
+        if not claimed:  # shown already, or updated within the interval: look again when it has passed
+            known.dirty_at = None if incident.shown_count >= incident.count else \
+                incident.shown_at + self._update_interval
+            return
+        known.dirty_at = None
+        self._update_root(incident, sender, now, quiet=False)
+
+    def _update_root(self, incident: Incident, sender: ThreadedSender, now: float, *, quiet: bool) -> None:
+        if incident.ts is None or incident.root is None:
+            return
+        payload = incident_payload(json.loads(incident.root), incident.count,
+                                   datetime.fromtimestamp(incident.last_seen, UTC), self._tz, quiet=quiet)
+        try:
+            patiently(lambda: sender.update(Posted(incident.channel, incident.ts), payload), self._sleep,
+                      f"slack {sender.name} update")
+            self.stats.updates_sent += 1
+        except PermanentDelivery as exc:
+            log.error("slack %s refused an update (%s)", sender.name, exc)
+            self.stats.notes["update_refused"] += 1
+
+    def _post_samples(self, fp: str, group: _Group, known: _Known, incident: Incident, sender: ThreadedSender,
+                      now: float) -> None:
+        if incident.ts is None:
+            return
+        for alert in group.alerts:
+            if alert.event.message in known.sampled or len(known.sampled) >= SAMPLE_MEMORY:
+                continue
+            if not self._state.claim_sample(fp, now, self._samples_per_minute):
+                return
+            known.sampled.add(alert.event.message)
+            try:  # a sample is a courtesy, not an outcome: one attempt
+                sender.reply(Posted(incident.channel, incident.ts), render_sample(alert, self._tz),
+                             key=alert.ref.key)
+                self.stats.samples_sent += 1
+            except DeliveryError as exc:
+                log.info("a thread sample was not posted (%s)", exc)
+                self.stats.notes["sample_not_posted"] += 1
+
+    def _tend_incidents(self, now: float) -> None:
+        for fp, known in list(self._known.items()):
+            sender = self._threaded(self._sender(Level.ERROR))
+            if sender is None:
+                return
+            self._maybe_update(fp, known, sender, now)
+            if now - known.last_seen < self._resolve_after:
+                continue
+            claimed, incident = self._state.claim_quiet(fp, now, self._resolve_after)
+            if claimed and incident is not None:
+                self._update_root(incident, sender, now, quiet=True)
+                del self._known[fp]
+            elif incident is not None and incident.open and incident.last_seen > known.last_seen:
+                known.last_seen = incident.last_seen  # someone saw more meanwhile
+            else:
+                del self._known[fp]
+
+    # -- digests --------------------------------------------------------------------------------------------------
+    def _to_digest(self, group: _Group, sender: Sender) -> None:
+        lines: Counter[DigestLine] = Counter(
+            (a.event.level.value, a.event.service or "unknown", template(a.event.message)[:300]) for a in group.alerts)
+        while True:
+            now = self._clock()
+            bucket, index = digest_bucket(sender.name, now, self._digest_interval,
+                                          self._not_before.get(sender.name, 0))
+            added, where = self._state.add_to_digest(bucket, group.first.ref.key, group.last.ref.key, lines, now)
+            if added is not Added.SEALED:
+                break
+            self._not_before[sender.name] = index + 1  # being sent: join the next one
+        if added is Added.ALREADY and where is not None:
+            self._rejoin(where, group.count)
+        else:
+            self._hold(bucket, group.count)
+
+    def _hold(self, bucket: str, events: int) -> None:
+        destination, _, index = bucket.rpartition("#")
+        pending = self._pending.setdefault(bucket, _Pending(destination, int(index), self._batch_start))
+        pending.events += events
+
+    def _rejoin(self, bucket: str, events: int) -> None:
+        """Events re-read that went into ``bucket`` before: ended if it was sent, else held again."""
+        if self._state.delivered(f"digest/{bucket}") is not None:
+            self.stats.already_delivered += events
+        else:
+            self._hold(bucket, events)
+
+    def _send_digest(self, bucket: str, pending: _Pending) -> None:
+        """One digest per destination and interval for the whole application: outside the alert budget (what
+        THROTTLE_MAX_PER_MINUTE limits is alerts), so held events wait at most an interval and a grace."""
+        now = self._clock()
+        key = f"digest/{bucket}"
+        begun = self._state.begin(Claim(key=key, owner=self._owner, now=now, budget=pending.destination, slot=-1,
+                                        stale_after=self._stale_after))
+        if begun.verdict is Verdict.ENDED:
+            assert begun.ended is not None
+            self._digest_ended(bucket, refused=begun.ended.refused)
+        if begun.verdict is not Verdict.TAKEN:
+            return  # BUSY: another processor sends it
+        contents = self._state.seal_digest(bucket)
+        self._not_before[pending.destination] = max(self._not_before.get(pending.destination, 0), pending.index + 1)
+        sender = self._by_name[pending.destination]
+        posted = self._deliver(render_digest(contents.lines, self._digest_interval), sender, key, since=now,
+                               uncertain=begun.takeover)
+        self._state.end(key, self._owner, self._clock(), None, refused=posted is None)
+        if posted is not None:
+            self.stats.digests_sent += 1
+        self._digest_ended(bucket, refused=posted is None)
+
+    def _digest_ended(self, bucket: str, *, refused: bool) -> None:
+        pending = self._pending.pop(bucket)
+        if refused:
+            self.stats.dropped["slack_permanent_error"] += pending.events
+        else:
+            self.stats.digested_events += pending.events
+
+    # -- Slack ----------------------------------------------------------------------------------------------------
     def _sender(self, level: Level) -> Sender:
         return self._senders.get(level) or self._senders[Level.ERROR]
 
-    def _deliver(self, payload: Mapping[str, Any], sender: Sender, key: str) -> bool:
-        """True once delivered; False on a permanent error. Retryable errors are retried with backoff, without
-        end: an outage must not move the checkpoint past undelivered alerts. The send claim is kept fresh."""
-        delay = BACKOFF_START_SECONDS
-        while True:
-            try:
-                sender.post(payload)
-                self.slack.delivered(self._clock())
-                return True
-            except PermanentDelivery as exc:
-                self.slack.failed(self._clock(), f"{sender.name} refused: {exc}")
-                log.error("slack %s refused a message permanently (%s): counted as dropped", sender.name, exc)
-                return False
-            except RetryableDelivery as exc:
-                self.slack.failed(self._clock(), f"{sender.name} unavailable: {exc}")
-                self.stats.retries += 1
-                log.warning("slack %s unavailable (%s); retrying in %.1fs", sender.name, exc, delay)
-                self._sleep(delay)
-                delay = min(delay * 2, BACKOFF_MAX_SECONDS)
-                self._state.keep_sending(key, self._owner, self._clock())
+    def _deliver(self, payload: Mapping[str, Any], sender: Sender, key: str, *, since: float,
+                 uncertain: bool) -> Posted | None:
+        """Posted once Slack took it; None on a permanent refusal. Transient trouble is retried by the one policy
+        (consumer.retry), without end: an outage must not move the checkpoint past undelivered alerts. The send
+        claim is kept fresh between attempts; an uncertain outcome makes the sender look before posting again."""
+        unknown = uncertain
+
+        def attempt() -> Posted:
+            posted = sender.post(payload, key=key, since=since, uncertain=unknown)
+            self.slack.delivered(self._clock())
+            return posted
+
+        def on_retry(problem: BaseException) -> None:
+            nonlocal unknown
+            self.slack.failed(self._clock(), f"{sender.name} unavailable: {problem}")
+            self.stats.retries += 1
+            if isinstance(problem, RetryableDelivery) and problem.uncertain:
+                unknown = True
+                self.stats.uncertain += 1
+            self._state.keep_sending(key, self._owner, self._clock())
+
+        try:
+            return patiently(attempt, self._sleep, f"slack {sender.name}", on_retry)
+        except PermanentDelivery as exc:
+            self.slack.failed(self._clock(), f"{sender.name} refused: {exc}")
+            log.error("slack %s refused a message permanently (%s): counted as dropped", sender.name, exc)
+            return None

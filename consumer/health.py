@@ -32,10 +32,10 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from consumer import aws
+from consumer import aws, timing
 from consumer.config import kcl_failover_millis
 
-STALE_AFTER_SECONDS = 60.0
+STALE_AFTER_SECONDS = timing.HEALTH_STALE_SECONDS  # longer than any legitimate wait
 BEAT_EVERY_SECONDS = 5.0
 OBSERVED_FILE = "leases.observed"
 RECOVERY_HINT = "if the KCL leader died, delete its lock (README, 'When shards are not reassigned')"

@@ -57,6 +57,18 @@ class RecordRef:
         return position(self.key)
 
 
+@dataclass(frozen=True)
+class Position:
+    """A record's place in its shard, as the KCL checkpoints it."""
+
+    sequence_number: str
+    sub_sequence_number: int = 0
+
+    @property
+    def order(self) -> tuple[int, int]:
+        return int(self.sequence_number), self.sub_sequence_number
+
+
 def position(key: str) -> tuple[int, int, int]:
     """Order of events within a shard, from a ``RecordRef.key``."""
     _, sequence, sub, line = key.rsplit("/", 3)

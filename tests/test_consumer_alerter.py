@@ -3,10 +3,11 @@
 Everything the alerter touches is handed in: a RecordingSender per webhook, the in-memory AlertState with the
 sliding-window budget, and a fake clock / fake sleep, so no test waits.
 
-Semantics under test: a fingerprint is claimed under the alert's idempotency key (its owner) and released when the
-throttle or Slack (permanently) refuses; the digest collects for ``digest_interval`` seconds and then goes out when
-the budget allows (``tick(early=True)`` skips the interval, ``drain()`` sends it regardless at its deadline);
-``digested_events`` counts digests actually sent, ``held`` what waits in the unsent one.
+Semantics under test: a fingerprint is claimed under the alert's idempotency key (its owner) and released when
+Slack (permanently) refuses; held events join the application-wide digest of the current interval (intervals are
+aligned on the clock: the fake clock starts on a minute), which goes out once the interval closed (plus a second's
+grace) and the budget allows (``tick(force=True)`` and ``drain()`` send it at once, over budget);
+``digested_events`` counts digests actually sent, ``held`` what waits in unsent ones.
 """
 
 from __future__ import annotations
@@ -19,12 +20,14 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from consumer.alerter import BACKOFF_MAX_SECONDS, Alerter, RecordIn
+from consumer.alerter import Alerter, RecordIn
+from consumer.deliver.slack import Posted
 from consumer.errors import PermanentDelivery, RetryableDelivery
 from consumer.model import Level, LogEvent
 from consumer.pipeline.fingerprint import fingerprint
 from consumer.pipeline.parse import parse_line
 from consumer.state.memory import MemoryState
+from consumer.timing import BACKOFF_MAX_SECONDS
 from tests.corpus import fluent_bit_records
 
 SEOUL = ZoneInfo("Asia/Seoul")
@@ -44,11 +47,13 @@ class RecordingSender:
         self.attempts = 0
         self._failures = list(failures)
 
-    def post(self, payload: Mapping[str, Any]) -> None:
+    def post(self, payload: Mapping[str, Any], *, key: str = "", since: float = 0.0,
+             uncertain: bool = False) -> Posted:
         self.attempts += 1
         if self._failures:
             raise self._failures.pop(0)
         self.payloads.append(json.loads(json.dumps(payload)))  # what would go over the wire
+        return Posted()
 
     def fail_next(self, *errors: Exception) -> None:
         self._failures.extend(errors)
@@ -56,6 +61,12 @@ class RecordingSender:
     @property
     def texts(self) -> list[str]:
         return [str(p["text"]) for p in self.payloads]
+
+    def full(self, index: int) -> str:
+        """A message's fallback text and every block's text: what a reader sees."""
+        payload = self.payloads[index]
+        texts = [str(payload["text"])] + [str(b.get("text", {}).get("text", "")) for b in payload.get("blocks", [])]
+        return "\n".join(texts)
 
 
 class FakeClock:
@@ -145,7 +156,7 @@ def test_which_levels_alert(level: str | int | None, alerted: bool) -> None:
     rig.batch(event(level, "payment-api", "db timeout"))
     assert len(rig.main.payloads) == (1 if alerted else 0)
     assert rig.alerter.stats.alerts_sent == (1 if alerted else 0)
-    assert rig.alerter.held_back is False
+    assert rig.alerter.held == 0
 
 
 def test_plain_text_and_json_lines_in_one_record() -> None:
@@ -162,22 +173,20 @@ def test_over_the_limit_is_digested_then_sent_as_one_digest() -> None:
     rig.batch(*DISTINCT)  # 8 distinct ERRORs at once
     stats = rig.alerter.stats
     assert (stats.alerts_sent, stats.digested_events, rig.alerter.held) == (5, 0, 3)  # counted once sent
-    assert rig.alerter.held_back is True
     assert len(rig.main.payloads) == 5
 
-    rig.clock.advance(59.0)
+    rig.clock.advance(60.0)
     rig.alerter.tick()
-    assert len(rig.main.payloads) == 5  # the digest interval has not passed, and the budget is still spent
-    assert (rig.alerter.held_back, rig.alerter.held) == (True, 3)
+    assert len(rig.main.payloads) == 5  # the interval just closed: a second's grace for contributions in flight
+    assert rig.alerter.held == 3
 
-    rig.clock.advance(1.0)  # 60 s after the five alerts
+    rig.clock.advance(1.0)
     rig.alerter.tick()
     assert len(rig.main.payloads) == 6
-    digest = rig.main.texts[-1]
-    assert digest.startswith("3 more ERROR/WARN in the last minute\n")
+    assert rig.main.texts[-1] == "3 more ERROR/WARN in the last minute: cart-api 1, mail-api 1, user-api 1"
     for held in DISTINCT[5:]:
-        assert f"1 x ERROR: {held['message']}" in digest
-    assert (stats.digests_sent, stats.digested_events, rig.alerter.held_back, rig.alerter.held) == (1, 3, False, 0)
+        assert f"1 x ERROR: {held['message']}" in rig.main.full(-1)
+    assert (stats.digests_sent, stats.digested_events, rig.alerter.held) == (1, 3, 0)
 
     rig.alerter.tick()  # nothing left to send
     assert len(rig.main.payloads) == 6
@@ -186,11 +195,11 @@ def test_over_the_limit_is_digested_then_sent_as_one_digest() -> None:
 def test_held_back_events_go_out_before_new_alerts() -> None:
     rig = Rig(limit=5)
     rig.batch(*DISTINCT[:7])  # 5 alerts, 2 digested
-    rig.clock.advance(60.0)
+    rig.clock.advance(61.0)
     rig.batch(DISTINCT[7])
     assert rig.main.texts[5].startswith("2 more ERROR/WARN")  # the digest first ...
     assert rig.main.texts[6].startswith("[ERROR] user-api: profile cache corrupted")  # ... then the new alert
-    assert rig.alerter.held_back is False
+    assert rig.alerter.held == 0
 
 
 def test_while_the_budget_is_spent_new_alerts_join_the_digest() -> None:
@@ -200,7 +209,7 @@ def test_while_the_budget_is_spent_new_alerts_join_the_digest() -> None:
     rig.batch(DISTINCT[6], DISTINCT[7])
     assert (rig.alerter.stats.digested_events, rig.alerter.held) == (0, 3)
     assert len(rig.main.payloads) == 5
-    rig.clock.advance(50.0)
+    rig.clock.advance(51.0)
     rig.alerter.tick()
     assert rig.main.texts[-1].startswith("3 more ERROR/WARN")
     assert (rig.alerter.stats.digested_events, rig.alerter.held) == (3, 0)
@@ -224,21 +233,21 @@ def test_the_digest_collects_for_its_interval() -> None:
     rig.batch(DISTINCT[0])  # folded
     rig.clock.advance(4.0)
     rig.batch(DISTINCT[0], DISTINCT[0])  # folded into the same digest
-    rig.clock.advance(5.9)
+    rig.clock.advance(6.9)
     rig.alerter.tick()
-    assert (len(rig.main.payloads), rig.alerter.held) == (1, 3)  # 9.9 s old: still collecting
+    assert (len(rig.main.payloads), rig.alerter.held) == (1, 3)  # closed 0.9 s ago: still in its grace
     rig.clock.advance(0.1)
     rig.alerter.tick()
     assert (len(rig.main.payloads), rig.alerter.held) == (2, 0)
-    assert rig.main.texts[1].startswith("3 more ERROR/WARN in the last minute\n")
-    assert "3 x ERROR: db timeout on primary" in rig.main.texts[1]
+    assert rig.main.texts[1] == "3 more ERROR/WARN in the last minute: payment-api 3"
+    assert "3 x ERROR: db timeout on primary" in rig.main.full(1)
 
 
 def test_default_digest_interval_is_a_minute() -> None:
     rig = Rig(limit=5)
     rig.batch(DISTINCT[0])
     rig.batch(DISTINCT[0])
-    rig.clock.advance(59.9)
+    rig.clock.advance(60.9)
     rig.alerter.tick()
     assert rig.alerter.held == 1
     rig.clock.advance(0.1)
@@ -246,35 +255,65 @@ def test_default_digest_interval_is_a_minute() -> None:
     assert rig.alerter.held == 0
 
 
-def test_early_tick_skips_the_interval_but_not_the_budget() -> None:
+def test_one_digest_per_interval_for_every_processor() -> None:
+    """Two processors (shards) of one application hold events in the same interval: one digest lists them all."""
+    state = MemoryState(2)
+    one = Rig(state=state)
+    two = Rig(state=state, clock=one.clock)
+    two.main = one.main
+    two.alerter = Alerter(levels=frozenset({"ERROR", "WARN"}), state=state, senders={Level.ERROR: one.main},
+                          display_tz=SEOUL, clock=one.clock, sleep=one.sleep)
+    one.batch(*DISTINCT[:4])  # 2 alerts, 2 held
+    one.clock.advance(5.0)
+    two.alerter.handle_batch([RecordIn(json.dumps(e).encode(), "shardId-000000000001", str(100 + i))
+                              for i, e in enumerate(DISTINCT[4:])])  # 4 held by the other shard
+    one.clock.advance(56.0)
+    one.alerter.tick()
+    two.alerter.tick()
+    assert [t.split(" in ")[0] for t in one.main.texts[2:]] == ["6 more ERROR/WARN"]
+    assert (one.alerter.stats.digested_events, two.alerter.stats.digested_events) == (2, 4)
+    assert (one.alerter.stats.digests_sent, two.alerter.stats.digests_sent) == (1, 0)
+    assert (one.alerter.held, two.alerter.held) == (0, 0)
+
+
+def test_digest_lists_every_template_per_service_and_names_the_services() -> None:
+    rig = Rig(limit=1)
+    templates = [event("ERROR", f"svc-{s}", f"failure of kind {k} in {s}") for s in "abc" for k in "xyzw"]
+    rig.batch(*templates)  # 1 alert, 11 held
+    rig.clock.advance(61.0)
+    rig.alerter.tick()
+    text = rig.main.full(-1)
+    for held in templates[1:]:
+        assert f"1 x ERROR: {held['message']}" in text
+    assert rig.main.texts[-1] == "11 more ERROR/WARN in the last minute: svc-b 4, svc-c 4, svc-a 3"
+    assert "not listed" not in text
+
+
+def test_force_tick_sends_now_even_over_budget() -> None:
     rig = Rig(limit=2)
     rig.batch(DISTINCT[0], DISTINCT[1], DISTINCT[2])  # 2 alerts, 1 held: budget spent
-    rig.alerter.tick(early=True)
-    assert (len(rig.main.payloads), rig.alerter.held) == (2, 1)  # early, but over budget: still held
-    rig.clock.advance(60.0)
-    rig.alerter.tick(early=True)
-    assert (len(rig.main.payloads), rig.alerter.held) == (3, 0)
-
-    rig.batch(DISTINCT[0])  # folded (dedup), budget left (1 of 2)
-    assert rig.alerter.held == 1
     rig.alerter.tick()
-    assert rig.alerter.held == 1  # not due yet
-    rig.alerter.tick(early=True)
-    assert (len(rig.main.payloads), rig.alerter.held) == (4, 0)  # e.g. at shutdown
+    assert (len(rig.main.payloads), rig.alerter.held) == (2, 1)  # interval open, over budget: held
+    rig.alerter.tick(force=True)
+    assert (len(rig.main.payloads), rig.alerter.held) == (3, 0)
 
 
 def test_sliding_budget_over_many_batches() -> None:
-    """One distinct ERROR every 2 s for 5 minutes: never more than 5 messages in any 60 s."""
+    """One distinct ERROR every 2 s for 5 minutes: never more than 5 alerts in any 60 s, and one digest a minute."""
     rig = Rig(limit=5)
     sent_at: list[float] = []
+    digests_at: list[float] = []
     for i in range(150):
         before = len(rig.main.payloads)
         rig.batch(event("ERROR", f"svc-{chr(97 + i % 26)}{chr(97 + i // 26)}", f"failure kind {chr(97 + i % 26)}"))
         rig.alerter.tick()
-        sent_at += [rig.clock.now] * (len(rig.main.payloads) - before)
+        for text in rig.main.texts[before:]:
+            (digests_at if "more ERROR/WARN" in text else sent_at).append(rig.clock.now)
         rig.clock.advance(2.0)
     for t in sent_at:
         assert sum(1 for u in sent_at if t <= u < t + 60.0) <= 5
+    for t in digests_at:
+        assert sum(1 for u in digests_at if t <= u < t + 60.0) == 1
     stats = rig.alerter.stats
     assert stats.alerted_events + stats.digested_events + rig.alerter.held == 150
     rig.alerter.drain()
@@ -296,6 +335,7 @@ def test_repeat_within_dedup_window_is_folded_into_a_digest() -> None:
     rig.clock.advance(30.0)
     rig.batch(event("ERROR", "payment-api", "db timeout after 4000ms"))
     assert (rig.alerter.stats.digested_events, rig.alerter.held) == (0, 1)
+    assert rig.alerter.stats.decisions == {"alert": 1, "repeat": 1}
     assert len(rig.main.payloads) == 1
     rig.clock.advance(300.0)  # past the dedup window: a fresh alert again
     rig.alerter.tick()
@@ -312,7 +352,7 @@ def ended(rig: Rig) -> int:
     """Events accounted for: ended (alerted, in a sent digest, delivered before, refused by Slack) or held in the
     unsent digest. The alerter's invariant: this equals the ERROR/WARN events read."""
     stats = rig.alerter.stats
-    return (stats.alerted_events + stats.digested_events + stats.already_delivered
+    return (stats.alerted_events + stats.repeat_events + stats.digested_events + stats.already_delivered
             + stats.dropped["slack_permanent_error"] + rig.alerter.held)
 
 
@@ -340,9 +380,9 @@ def test_accounting_over_the_fluent_bit_fixture() -> None:
         rig.alerter.handle_batch(records[start:start + 10])
         rig.alerter.tick()
         rig.clock.advance(7.0)
-    rig.clock.advance(60.0)
+    rig.clock.advance(61.0)
     rig.alerter.tick()
-    assert rig.alerter.held_back is False
+    assert rig.alerter.held == 0
     assert alert_events(rig) == 60  # every ERROR/WARN line of the corpus (see test_consumer_parse)
     assert ended(rig) == alert_events(rig)
     assert rig.alerter.stats.records == 90
@@ -353,22 +393,26 @@ def test_accounting_over_the_fluent_bit_fixture() -> None:
 
 
 def test_retryable_twice_then_delivered() -> None:
-    sender = RecordingSender("main", [RetryableDelivery(503, "service_unavailable"), RetryableDelivery(None, "x")])
+    sender = RecordingSender("main", [RetryableDelivery(503, "service_unavailable", uncertain=True),
+                                     RetryableDelivery(None, "x")])
     rig = Rig({Level.ERROR: sender})
     rig.batch(DISTINCT[0])
     assert len(sender.payloads) == 1
     assert sender.attempts == 3
     assert rig.alerter.stats.retries == 2
     assert rig.alerter.stats.alerts_sent == 1
-    assert rig.sleep.calls == [0.5, 1.0]  # backoff doubles
+    assert rig.alerter.stats.uncertain == 1  # a 503: Slack may have posted it
+    assert 15.0 <= rig.sleep.calls[0] <= 15.2  # after an uncertain outcome: a pause, not an immediate re-post
+    assert 1.0 <= rig.sleep.calls[1] <= 1.2  # backoff doubles (with up to 0.2 s of jitter)
 
 
 def test_long_outage_backs_off_up_to_the_cap() -> None:
-    sender = RecordingSender("main", [RetryableDelivery(503, "service_unavailable")] * 10)
+    sender = RecordingSender("main", [RetryableDelivery(429, "rate_limited")] * 10)
     rig = Rig({Level.ERROR: sender})
     rig.batch(DISTINCT[0])
-    assert rig.sleep.calls == [0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 15.0, 15.0, 15.0, 15.0]
+    assert [round(x) for x in rig.sleep.calls] == [1, 1, 2, 4, 8, 15, 15, 15, 15, 15]
     assert max(rig.sleep.calls) == BACKOFF_MAX_SECONDS
+    assert rig.alerter.stats.uncertain == 0  # a 429 was certainly not posted
     assert (len(sender.payloads), rig.alerter.stats.retries) == (1, 10)
 
 
@@ -399,11 +443,11 @@ def test_permanent_error_on_a_digest_counts_all_its_events() -> None:
     rig = Rig({Level.ERROR: sender}, limit=1)
     rig.batch(*DISTINCT[:4])  # 1 alert, 3 digested
     sender.fail_next(PermanentDelivery(400, "invalid_payload"))
-    rig.clock.advance(60.0)
+    rig.clock.advance(61.0)
     rig.alerter.tick()
     stats = rig.alerter.stats
     assert (stats.digested_events, stats.dropped["slack_permanent_error"], stats.digests_sent) == (0, 3, 0)
-    assert rig.alerter.held_back is False  # dropped, not retried forever
+    assert rig.alerter.held == 0  # dropped, not retried forever
     assert ended(rig) == alert_events(rig) == 4
 
 
@@ -418,14 +462,14 @@ def test_warn_goes_to_its_own_webhook() -> None:
     assert [t.split(":")[0] for t in warn.texts] == ["[WARN] b", "[WARN (warning)] c"]
 
 
-def test_each_webhook_has_its_own_budget_and_digests_go_to_main() -> None:
+def test_each_webhook_has_its_own_budget_and_digest() -> None:
     main, warn = RecordingSender("main"), RecordingSender("warn")
     rig = Rig({Level.ERROR: main, Level.WARN: warn}, limit=2)
     errors = [event("ERROR", f"e{i}", f"error kind {'abc'[i]}") for i in range(3)]
     warns = [event("WARN", f"w{i}", f"warning kind {'abc'[i]}") for i in range(2)]
     rig.batch(*warns, *errors)
     assert (len(warn.payloads), len(main.payloads)) == (2, 2)
-    rig.clock.advance(60.0)
+    rig.clock.advance(61.0)
     rig.alerter.tick()
     assert main.texts[-1].startswith("1 more ERROR/WARN")
     assert len(warn.payloads) == 2
@@ -454,34 +498,15 @@ def test_re_reading_a_delivered_batch_sends_nothing_again() -> None:
     assert again.alerter.stats.already_delivered == 3
 
 
-def test_drain_waits_for_the_budget_then_sends_the_digest() -> None:
+def test_drain_sends_every_held_digest_at_once_over_budget() -> None:
     rig = Rig(limit=5)
     rig.batch(*DISTINCT)
     rig.alerter.drain()
-    assert rig.alerter.held_back is False
-    assert rig.main.texts[-1].startswith("3 more ERROR/WARN")
-    assert sum(rig.sleep.calls) == pytest.approx(60.0)
-    assert set(rig.sleep.calls) == {1.0}
-
-
-def test_drain_sends_over_budget_at_its_deadline() -> None:
-    rig = Rig(limit=5)
-    rig.batch(*DISTINCT)
-    rig.alerter.drain(deadline_seconds=10.0)
-    assert rig.alerter.held_back is False  # the shard ended: nothing may stay behind SHARD_END
-    assert sum(rig.sleep.calls) == pytest.approx(10.0)
+    assert rig.alerter.held == 0  # the shard ended: nothing may stay behind SHARD_END
+    assert rig.sleep.calls == []
     assert len(rig.main.payloads) == 6  # 5 alerts + the digest, over the budget of 5
     assert rig.main.texts[-1].startswith("3 more ERROR/WARN")
     assert (rig.alerter.stats.digests_sent, rig.alerter.stats.digested_events) == (1, 3)
-
-
-def test_drain_skips_the_digest_interval_when_the_budget_allows() -> None:
-    rig = Rig(limit=5)
-    rig.batch(DISTINCT[0], DISTINCT[0])
-    rig.clock.advance(1.0)
-    rig.batch(DISTINCT[0])
-    rig.alerter.drain()
-    assert (rig.alerter.held, len(rig.main.payloads), rig.sleep.calls) == (0, 2, [])
 
 
 def test_drain_with_nothing_held_does_nothing() -> None:
@@ -500,18 +525,18 @@ def fp(line: dict[str, Any]) -> str:
     return fingerprint(parsed)
 
 
-def test_claim_is_released_when_the_throttle_refuses() -> None:
+def test_over_budget_takes_no_fingerprint_claim() -> None:
     rig = Rig(limit=2)
-    rig.batch(DISTINCT[0], DISTINCT[1], DISTINCT[2])  # the third is throttled: its claim is given back
+    rig.batch(DISTINCT[0], DISTINCT[1], DISTINCT[2])  # the third is over budget: it claims nothing
     assert rig.alerter.held == 1
-    assert rig.state.claim_fingerprint(fp(DISTINCT[2]), "another/owner", rig.clock.now, 300.0) is True
-    assert rig.state.claim_fingerprint(fp(DISTINCT[0]), "another/owner", rig.clock.now, 300.0) is False
+    assert rig.state.view("main", fp(DISTINCT[2]), rig.clock.now).fingerprint_open is False
+    assert rig.state.view("main", fp(DISTINCT[0]), rig.clock.now).fingerprint_open is True
 
 
 def test_a_throttled_problem_alerts_when_it_comes_back_after_the_budget_reopens() -> None:
     rig = Rig(limit=2)
     rig.batch(DISTINCT[0], DISTINCT[1], DISTINCT[2])
-    rig.clock.advance(60.0)
+    rig.clock.advance(61.0)
     rig.batch(DISTINCT[2])  # the digest goes first (1 of 2), then this one is a real alert (2 of 2)
     assert rig.main.texts[2].startswith("1 more ERROR/WARN")
     assert rig.main.texts[3].startswith("[ERROR] order-api: inventory service refused connection")
@@ -559,8 +584,7 @@ def test_a_re_read_after_a_crash_gets_its_claim_back() -> None:
 
 def assert_accounted(rig: Rig) -> None:
     stats = rig.alerter.stats
-    assert (stats.alerted_events + stats.digested_events + stats.already_delivered
-            + stats.dropped["slack_permanent_error"] + rig.alerter.held) == alert_events(rig), stats.as_dict()
+    assert ended(rig) == alert_events(rig), stats.as_dict()
 
 
 def test_accounting_invariant_across_throttle_dedup_permanent_error_and_re_read() -> None:
@@ -589,30 +613,29 @@ def test_accounting_invariant_across_throttle_dedup_permanent_error_and_re_read(
     assert_accounted(first)
 
     first.clock.advance(1.0)
-    first.batch(DISTINCT[6])  # claim free again, but the budget is spent (3 attempts at t0 + 61): held
-    assert first.alerter.held == 1
+    first.batch(DISTINCT[6])  # claim free again: alerted (the digest took no slot: 3 alerts since t0 + 61)
+    first.batch(DISTINCT[7])  # the budget is spent: held
+    assert (first.alerter.stats.alerts_sent, first.alerter.held) == (5, 1)
     assert_accounted(first)
 
     again = Rig(state=state, clock=first.clock)  # a restart (or lease move): the first batch is read again
     first.clock.advance(8.0)  # t0 + 70
     again.alerter.handle_batch(batch1)
     stats = again.alerter.stats
-    assert stats.already_delivered == 3  # the three alerts that reached Slack
-    assert again.alerter.held == 2  # the two throttled at t0 were never delivered (their digest was refused)
+    # three alerts reached Slack; the two held at t0 went into a digest that ended (refused for good)
+    assert (stats.already_delivered, again.alerter.held) == (5, 0)
     assert_accounted(again)
 
-    first.clock.advance(60.0)  # t0 + 130: both pending digests are due, the budget has room for both
+    first.clock.advance(60.0)  # t0 + 130: the second interval's digest is due, the budget has room
     first.alerter.tick()
     again.alerter.tick()
     assert (first.alerter.held, again.alerter.held) == (0, 0)
     assert_accounted(first)
     assert_accounted(again)
-    assert alert_events(first) == 5 + 2 + 1 + 1 + 1
+    assert alert_events(first) == 5 + 2 + 1 + 1 + 1 + 1
     assert alert_events(again) == 5
     assert first.alerter.stats.as_dict()["digested_events"] == 1
-    # again's digest starts at the same event as first's refused one: that message ended (refused for good), so
-    # it is not posted again; its events count as already ended
-    assert (stats.digested_events, stats.digests_sent, stats.already_delivered) == (0, 0, 5)
+    assert (stats.digested_events, stats.digests_sent) == (0, 0)
 
 
 def test_a_re_read_skips_only_the_events_the_earlier_alert_covered() -> None:

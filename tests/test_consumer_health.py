@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from consumer.health import (
+    STALE_AFTER_SECONDS,
     assess,
     observe,
     read_heartbeats,
@@ -23,9 +24,10 @@ NOW = 1_800_000_000.0
 @pytest.mark.parametrize(
     ("daemon", "owned", "beats", "healthy", "stale"),
     [
-        pytest.param(True, ["s0", "s1"], {"s0": NOW - 1, "s1": NOW - 59}, True, [], id="all-fresh"),
+        pytest.param(True, ["s0", "s1"], {"s0": NOW - 1, "s1": NOW - STALE_AFTER_SECONDS + 1}, True, [],
+                     id="all-fresh"),
         pytest.param(True, ["s0", "s1"], {"s0": NOW - 1}, False, ["s1"], id="a-child-never-beat"),
-        pytest.param(True, ["s0"], {"s0": NOW - 61}, False, ["s0"], id="a-child-stuck-or-dead"),
+        pytest.param(True, ["s0"], {"s0": NOW - STALE_AFTER_SECONDS - 1}, False, ["s0"], id="a-child-stuck-or-dead"),
         pytest.param(False, ["s0"], {"s0": NOW}, False, [], id="daemon-gone"),
         pytest.param(True, [], {}, True, [], id="standby-worker-without-leases"),
         pytest.param(True, ["s0"], {"s0": NOW, "s9": NOW - 999}, True, [], id="a-beat-of-a-lost-lease-is-ignored"),

@@ -264,9 +264,7 @@ def test_control_characters_are_visible_not_raw() -> None:
 # -- digest ----------------------------------------------------------------------------------------------------
 
 GOLDEN_DIGEST: Payload = {
-    "text": "7 more ERROR/WARN in the last minute\n"
-            "\u2022 4 x ERROR: db timeout &lt;!here&gt;\n"
-            "\u2022 3 x WARN: slow &amp; steady",
+    "text": "7 more ERROR/WARN in the last minute: payment-api 4, auth-api 3",
     "blocks": [
         {"type": "header", "text": {"type": "plain_text", "text": ":hourglass: Alert digest", "emoji": True}},
         {"type": "section", "text": {"type": "mrkdwn", "text": "*7 more ERROR/WARN in the last minute* (held back by "
@@ -279,8 +277,8 @@ GOLDEN_DIGEST: Payload = {
 
 
 def test_golden_digest() -> None:
-    top = [("ERROR", "payment-api", "db timeout <!here>", 4), ("WARN", "auth-api", "slow & steady", 3)]
-    assert render_digest(7, top, 60.0) == GOLDEN_DIGEST
+    lines = {("ERROR", "payment-api", "db timeout <!here>"): 4, ("WARN", "auth-api", "slow & steady"): 3}
+    assert render_digest(lines, 60.0) == GOLDEN_DIGEST
 
 
 @pytest.mark.parametrize(
@@ -294,14 +292,20 @@ def test_golden_digest() -> None:
     ],
 )
 def test_digest_title_says_count_and_span(window: float, span: str) -> None:
-    payload = render_digest(12, [("ERROR", "a", "m", 12)], window)
-    assert payload["text"].startswith(f"12 more ERROR/WARN in the last {span}\n")
+    payload = render_digest({("ERROR", "a", "m"): 12}, window)
+    assert payload["text"] == f"12 more ERROR/WARN in the last {span}: a 12"
 
 
-def test_digest_mentions_what_is_not_listed() -> None:
-    payload = render_digest(30, [("ERROR", "a", "m", 5)], 60.0)
-    assert payload["blocks"][-1] == {"type": "section", "text": {"type": "mrkdwn", "text": "_and 25 more of other "
-                                                                                          "kinds_"}}
+def test_digest_lists_everything_within_slacks_limits_and_says_what_is_cut_past_them() -> None:
+    many = {("ERROR", f"svc-{i:03d}", f"failure {'x' * 150} {i}"): 1 for i in range(1000)}
+    payload = render_digest(many, 60.0)
+    check_limits(payload)
+    listed = sum(block["text"]["text"].count("\u2022 1 x ERROR") for block in payload["blocks"][2:-1])
+    assert 0 < listed < 1000
+    assert payload["blocks"][-1] == {"type": "section", "text": {
+        "type": "mrkdwn", "text": f"_and {1000 - listed} more events not listed: past Slack's message limits_"}}
+    few = render_digest({("ERROR", f"svc-{i}", "m"): 1 for i in range(40)}, 60.0)
+    assert "not listed" not in json.dumps(few)  # 40 services fit: nothing cut
 
 
 @pytest.mark.parametrize(
@@ -314,7 +318,7 @@ def test_digest_mentions_what_is_not_listed() -> None:
     ],
 )
 def test_digest_limits_and_escaping(top: list[tuple[str, str, str, int]]) -> None:
-    payload = render_digest(sum(t[3] for t in top), top, 60.0)
+    payload = render_digest({(level, service, message): count for level, service, message, count in top}, 60.0)
     check_limits(payload)
     assert len(payload["blocks"][0]["text"]["text"]) <= HEADER_LIMIT
     assert unescaped_controls(payload) == []
@@ -368,5 +372,5 @@ def test_log_text_cannot_close_or_open_a_code_block(event: LogEvent) -> None:
 
 
 def test_digest_text_is_clean() -> None:
-    payload = render_digest(3, [("ERROR", "api\u202e", "db \u200b``` fail", 3)], 60)
+    payload = render_digest({("ERROR", "api\u202e", "db \u200b``` fail"): 3}, 60)
     assert [s for s in strings(payload) if INVISIBLE.search(s) or "```" in s] == []

@@ -19,6 +19,7 @@ import pytest
 from consumer.config import Secret
 from consumer.deliver.slack import Outcome, SlackWebhook, classify
 from consumer.errors import DeliveryError, PermanentDelivery, RetryableDelivery
+from localmode.supervisor import wait_for
 from slack_receiver import ReceiverServer, running
 
 HOOK_PATH = "/services/T000/B000/SECRETSECRET"
@@ -170,15 +171,39 @@ def test_429_with_retry_after_then_ok(receiver: ReceiverServer, debug_logs: pyte
 
 @pytest.mark.parametrize("status", [pytest.param(500, id="500"), pytest.param(502, id="502"),
                                     pytest.param(503, id="503")])
-def test_5xx_then_ok(receiver: ReceiverServer, debug_logs: pytest.LogCaptureFixture, status: int) -> None:
+def test_5xx_is_an_uncertain_outcome_and_not_re_posted_at_once(receiver: ReceiverServer,
+                                                               debug_logs: pytest.LogCaptureFixture,
+                                                               status: int) -> None:
+    """Slack may have posted before answering 5xx: no immediate re-post (the alerter pauses, then tries again)."""
     control(receiver, "/_control/faults", [{"status": status, "body": "oops"}])
     url = receiver.url + HOOK_PATH
     webhook = SlackWebhook(Secret(url), "main")
+    with pytest.raises(RetryableDelivery) as info:
+        webhook.post(PAYLOAD)
+    assert (info.value.status, info.value.uncertain) == (status, True)
+    assert [a["status"] for a in snapshot(receiver)["attempt_log"]] == [status]
+    webhook.post(PAYLOAD)  # the alerter's next attempt
+    assert len(snapshot(receiver)["messages"]) == 1
+    assert_secret_hidden(webhook, url, debug_logs, info.value)
+
+
+def test_a_slow_slack_within_the_timeout_gets_each_message_once(receiver: ReceiverServer) -> None:
+    """Issue 8: a receiver answering after 8 s got 4 copies with a 5 s timeout. The timeout now leaves room."""
+    control(receiver, "/_control/faults", [{"delay": 8}])
+    webhook = SlackWebhook(Secret(receiver.url + HOOK_PATH), "main")
     webhook.post(PAYLOAD)
     state = snapshot(receiver)
-    assert [a["status"] for a in state["attempt_log"]] == [status, 200]
-    assert len(state["messages"]) == 1
-    assert_secret_hidden(webhook, url, debug_logs)
+    assert (len(state["attempt_log"]), len(state["messages"])) == (1, 1)
+
+
+def test_no_answer_within_the_timeout_is_uncertain_and_not_re_posted(receiver: ReceiverServer) -> None:
+    control(receiver, "/_control/faults", [{"delay": 3}])
+    webhook = SlackWebhook(Secret(receiver.url + HOOK_PATH), "main", timeout=1)
+    with pytest.raises(RetryableDelivery) as info:
+        webhook.post(PAYLOAD)
+    assert info.value.uncertain is True
+    state = wait_for(lambda: snapshot(receiver), lambda s: bool(s["messages"]), 10, "the delayed message stored")
+    assert (len(state["attempt_log"]), len(state["messages"])) == (1, 1)  # Slack has it: once
 
 
 @pytest.mark.parametrize(
@@ -207,7 +232,7 @@ def test_connection_refused_is_retryable(debug_logs: pytest.LogCaptureFixture) -
     webhook = SlackWebhook(Secret(url), "main")
     with pytest.raises(RetryableDelivery) as info:
         webhook.post(PAYLOAD)
-    assert info.value.status is None
+    assert (info.value.status, info.value.uncertain) == (None, False)  # certainly not posted
     assert "refused" in info.value.reason.lower()
     # slack-sdk logs each retry with the request URL: the redaction is exercised here, not vacuous.
     assert any("retry" in r.getMessage() for r in debug_logs.records if r.name.startswith("cali.slack"))

@@ -24,6 +24,8 @@ from consumer.errors import RetryableDelivery
 from consumer.health import read_heartbeats
 from consumer.kcl.processor import EXIT_ON_FAILURE, AlertRecordProcessor
 from consumer.model import Level
+from consumer.deliver.slack import Posted
+from consumer.state import Begun, Claim
 from consumer.state.memory import MemoryState
 from tests.test_kcl_transcript import (
     C1,
@@ -49,11 +51,11 @@ class StateFailingOnce(MemoryState):
         self._calls = 0
         self._fail_at = fail_at
 
-    def begin_send(self, key: str, owner: str, now: float, stale_after: float) -> tuple[bool, str | None]:
+    def begin(self, claim: Claim) -> Begun:
         self._calls += 1
         if self._calls == self._fail_at:
-            raise ClientError({"Error": {"Code": "ValidationException", "Message": "injected"}}, "PutItem")
-        return super().begin_send(key, owner, now, stale_after)
+            raise ClientError({"Error": {"Code": "ValidationException", "Message": "injected"}}, "TransactWriteItems")
+        return super().begin(claim)
 
 
 class Sender:
@@ -67,11 +69,13 @@ class Sender:
         self._beats = beats
         self._failures = failures or []
 
-    def post(self, payload: Mapping[str, Any]) -> None:
+    def post(self, payload: Mapping[str, Any], *, key: str = "", since: float = 0.0,
+             uncertain: bool = False) -> Posted:
         self.seen.append(read_heartbeats(self._beats).get(SHARD, {}))
         if self._failures:
             raise self._failures.pop(0)
         self.payloads.append(dict(payload))
+        return Posted()
 
 
 def run(script: list[Any], state: MemoryState, sender: Sender, health_dir: Path) -> tuple[list[str], int | None]:

@@ -32,6 +32,7 @@ from amazon_kclpy import kcl
 
 from consumer.alerter import Alerter
 from consumer.config import load_settings
+from consumer.deliver.slack import Posted
 from consumer.kcl.checkpoint import Position, should_checkpoint
 from consumer.kcl.processor import AlertRecordProcessor
 from consumer.model import Level
@@ -141,8 +142,10 @@ class RecordingSender:
         self.name = name
         self.payloads: list[dict[str, Any]] = []
 
-    def post(self, payload: Mapping[str, Any]) -> None:
+    def post(self, payload: Mapping[str, Any], *, key: str = "", since: float = 0.0,
+             uncertain: bool = False) -> Posted:
         self.payloads.append(json.loads(json.dumps(payload)))
+        return Posted()
 
     @property
     def texts(self) -> list[str]:

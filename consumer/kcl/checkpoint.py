@@ -5,20 +5,17 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from amazon_kclpy.checkpoint_error import CheckpointError
 
+from consumer.model import Position
+
+__all__ = ["Position", "checkpoint", "should_checkpoint"]
+
 log = logging.getLogger("cali.checkpoint")
 
 THROTTLED_RETRIES = 5
-
-
-@dataclass(frozen=True)
-class Position:
-    sequence_number: str
-    sub_sequence_number: int
 
 
 def should_checkpoint(*, safe: Position | None, last: Position | None, seconds_since: float, interval: float) -> bool:

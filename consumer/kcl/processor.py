@@ -52,8 +52,6 @@ class AlertRecordProcessor(processor.RecordProcessorBase):  # type: ignore[misc]
         self._interval = checkpoint_interval
         self.shard_id = "unknown"
         self.alerter: Alerter | None = None
-        self._last: Position | None = None  # the last record handed to the alerter
-        self._safe: Position | None = None  # every event up to here has ended
         self._checkpointed: Position | None = None
         self._checkpointed_at = 0.0
         self._stats_at = 0.0
@@ -77,17 +75,8 @@ class AlertRecordProcessor(processor.RecordProcessorBase):  # type: ignore[misc]
         self._millis_behind = process_records_input.millis_behind_latest or 0
         records = [RecordIn(r.binary_data, self.shard_id, r.sequence_number, r.sub_sequence_number or 0)
                    for r in process_records_input.records]
-        held, ended = alerter.held_back, alerter.digests_ended
         alerter.handle_batch(records)
-        if records:
-            before = self._last
-            self._last = Position(records[-1].sequence_number, records[-1].sub_sequence_number)
-            if alerter.held_back and (not held or alerter.digests_ended != ended):
-                # the digest now pending holds events of this batch only (any older one ended): stop before it
-                self._safe = before
         alerter.tick()
-        if not alerter.held_back:
-            self._safe = self._last
         self._maybe_checkpoint(process_records_input.checkpointer)
         self._maybe_log_stats()
         self._maybe_beat()
@@ -115,13 +104,12 @@ class AlertRecordProcessor(processor.RecordProcessorBase):  # type: ignore[misc]
     @_exit_on_failure
     def shutdown_requested(self, shutdown_requested_input: Any) -> None:
         self._shutting_down = True
-        alerter = self._require_alerter()
-        alerter.tick(early=True)
-        if not alerter.held_back:
-            self._safe = self._last
-        if self._safe is not None and self._safe != self._checkpointed:
-            checkpoint(shutdown_requested_input.checkpointer, self._safe)
-        log.info("shutdown requested for shard %s; checkpointed at %s", self.shard_id, self._safe)
+        # No Slack call here: events held in a digest stay in the shared state, and whoever re-reads them (or any
+        # other contributor) sends it. Checkpoint only what ended.
+        safe = self._require_alerter().safe_through
+        if safe is not None and safe != self._checkpointed:
+            checkpoint(shutdown_requested_input.checkpointer, safe)
+        log.info("shutdown requested for shard %s; checkpointed at %s", self.shard_id, safe)
         self._log_stats()
 
     def _abandon(self, action: str, action_input: Any, exc: Exception) -> None:
@@ -149,10 +137,11 @@ class AlertRecordProcessor(processor.RecordProcessorBase):  # type: ignore[misc]
 
     def _maybe_checkpoint(self, checkpointer: Any) -> None:
         now = self._clock()
-        due = should_checkpoint(safe=self._safe, last=self._checkpointed, seconds_since=now - self._checkpointed_at,
+        safe = self._require_alerter().safe_through
+        due = should_checkpoint(safe=safe, last=self._checkpointed, seconds_since=now - self._checkpointed_at,
                                 interval=self._interval)
-        if due and checkpoint(checkpointer, self._safe):
-            self._checkpointed, self._checkpointed_at = self._safe, now
+        if due and checkpoint(checkpointer, safe):
+            self._checkpointed, self._checkpointed_at = safe, now
 
     def _maybe_beat(self) -> None:
         if self._clock() - self._beat_at >= health.BEAT_EVERY_SECONDS:

@@ -1,54 +1,163 @@
-"""Alert state shared by every processor of the application: throttle budget, fingerprints, delivered alerts.
+"""Alert state shared by every processor of the application, behind one interface (``AlertState``).
 
-``AlertState`` is the one interface; ``MemoryState`` holds it in one process (tests, single-shard runs),
-``DynamoState`` in the DynamoDB table Terraform declares (``<app>-state``) so that it holds across shards and
-workers.
+``MemoryState`` holds it in one process (unit tests, benches); ``DynamoState`` in the DynamoDB table Terraform
+declares (``<app>-state``), so that it holds across shards and workers. tests/test_consumer_state_contract.py runs one
+suite over both.
+
+What is kept:
+- a **budget** per destination: ``limit`` slots, each holding its last send time; a message takes a slot that is
+  free (its last use is a window old), so at most ``limit`` messages leave in any window (a sliding window);
+- a **fingerprint** item: in webhook mode the dedup claim (who alerted it, when); in Web API mode the incident
+  (open or quiet, its root message, the count shown and the count so far, per-shard positions already counted);
+- a **send record** per message, keyed by its first event (idempotency across re-reads and zombies): ``sending``
+  (claimed before posting) then ``done`` with the last event it covers;
+- a **digest bucket** per destination and interval: counts per (level, service, template), sealed when sent;
+- a **high-water mark** per shard: the last event covered by any ended message or digest contribution.
+
+One alert costs two sequential round trips: ``begin`` (budget slot + fingerprint + send claim, one transaction)
+and ``end`` (send record + incident root + high-water mark, one transaction).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Protocol
+
+DigestLine = tuple[str, str, str]  # (level, service, template)
+
+
+class Verdict(StrEnum):
+    TAKEN = "taken"  # the caller posts
+    ENDED = "ended"  # the message already ended (a re-read, or a zombie's twin): skip what it covered
+    BUSY = "busy"  # another live processor is posting it: wait
+    CONFLICT = "conflict"  # the fingerprint or the budget slot was taken meanwhile: decide again (view refreshed)
+
+
+@dataclass(frozen=True)
+class Claim:
+    key: str  # the message's idempotency key (its first event, or "digest/<bucket>")
+    owner: str  # this processor
+    now: float
+    budget: str  # the destination whose budget it spends
+    slot: int
+    stale_after: float
+    fingerprint: str | None = None  # webhook: the dedup claim; Web API: the incident opened by a root message
+    dedup_window: float = 0.0
+    incident_events: int = 0  # Web API: events the root message counts
+    shard: str = ""
+    through: str = ""  # the last event the message covers (for the incident's per-shard position)
+
+
+@dataclass(frozen=True)
+class Ended:
+    through: str | None  # the last event it covered (None for digests)
+    refused: bool = False  # Slack refused it for good (counted as dropped)
+    bucket: str | None = None  # a digest contribution: the bucket holding the events
+
+
+@dataclass(frozen=True)
+class Begun:
+    verdict: Verdict
+    ended: Ended | None = None
+    takeover: bool = False  # took over a stale claim: an earlier attempt's outcome is unknown
+
+
+@dataclass(frozen=True)
+class View:
+    """What this processor knows without asking DynamoDB: the input of the pure decision."""
+
+    fingerprint_open: bool  # webhook: alerted within the dedup window; Web API: its incident is open
+    free_slot: int | None  # a budget slot known to be free, None when the budget is known to be spent
+
+
+@dataclass(frozen=True)
+class Incident:
+    fingerprint: str
+    count: int
+    last_seen: float
+    channel: str | None = None
+    ts: str | None = None
+    shown_count: int = 0
+    shown_at: float = 0.0
+    open: bool = True
+    root: str | None = None  # the root message's first rendering (JSON), for updates by any processor
+
+
+@dataclass(frozen=True)
+class Repeat:
+    incident: Incident | None  # None: no open incident (decide again)
+    counted_through: str | None = None  # some events were counted before (a re-read): those up to here
+
+
+@dataclass
+class DigestContents:
+    lines: dict[DigestLine, int] = field(default_factory=dict)
+
+    @property
+    def total(self) -> int:
+        return sum(self.lines.values())
+
+
+class Added(StrEnum):
+    ADDED = "added"
+    SEALED = "sealed"  # the bucket is being sent: add to a later one
+    ALREADY = "already"  # these events were added before (a re-read)
 
 
 class AlertState(Protocol):
-    def try_acquire(self, webhook: str, now: float) -> bool:
-        """Take one message from the webhook's budget (sliding window), or say no."""
-        ...
-
-    def has_budget(self, webhook: str, now: float) -> bool:
-        """A cheap, possibly optimistic, look: False only when the budget is known to be spent (no I/O then)."""
+    def view(self, budget: str, fingerprint: str, now: float, key: str = "") -> View:
+        """What is known locally (no I/O). A fingerprint claimed by ``key`` itself (a re-read after a crash) is not
+        open: that alert gets its claim back."""
         ...
 
     def ended_through(self, shard_id: str) -> str | None:
-        """The shard's high-water mark: the last event covered by any message that ended (``end_send``). Events
-        after it cannot have been posted by anyone, so a re-read only checks messages up to it."""
+        """The shard's high-water mark (read once per shard): events after it cannot have ended anywhere."""
         ...
 
-    def claim_fingerprint(self, fingerprint: str, owner: str, now: float, window: float) -> bool:
-        """True if no other alert claimed this fingerprint in the last ``window`` seconds; the caller alerts.
-        ``owner`` is the alert's idempotency key: the same alert re-read after a crash gets its claim back."""
+    def delivered(self, key: str) -> Ended | None:
+        """The ended message or digest contribution keyed ``key`` (a re-read's look-up), or None."""
         ...
 
-    def release_fingerprint(self, fingerprint: str, owner: str) -> None:
-        """Give a claim back when its alert did not go out (throttled, or refused by Slack)."""
-        ...
-
-    def delivered_through(self, key: str) -> str | None:
-        """If a message keyed ``key`` ended (reached Slack, or was refused for good): its last event's key."""
-        ...
-
-    def begin_send(self, key: str, owner: str, now: float, stale_after: float) -> tuple[bool, str | None]:
-        """Claim the right to post message ``key`` (conditional write before posting).
-
-        (True, None): post it. (False, through): it already ended. (False, None): another live processor is
-        posting it (a zombie after a lease move, or a crashed one whose claim is not ``stale_after`` old yet).
-        """
+    def begin(self, claim: Claim) -> Begun:
+        """Budget slot + fingerprint + send claim, all or nothing (one round trip)."""
         ...
 
     def keep_sending(self, key: str, owner: str, now: float) -> None:
-        """Refresh the claim while retrying, so that nobody takes it over as stale."""
+        """Refresh the send claim between attempts, so that nobody takes it over as stale."""
         ...
 
-    def end_send(self, key: str, owner: str, now: float, through: str) -> None:
-        """The message ended: delivered, or refused for good. ``through``: the last event it covered."""
+    def end(self, key: str, owner: str, now: float, through: str | None, *, refused: bool = False,
+            release: str | None = None, root: Incident | None = None) -> None:
+        """The message ended (one round trip): ``release`` gives a fingerprint claim back (Slack refused the
+        alert); ``root`` records an incident's root message (channel, ts, the count it shows)."""
+        ...
+
+    def add_repeat(self, fingerprint: str, shard: str, first: str, last: str, events: int, now: float) -> Repeat:
+        """Web API: count ``events`` (``first``..``last`` of one shard) into the open incident (one round trip)."""
+        ...
+
+    def claim_update(self, fingerprint: str, now: float, interval: float) -> tuple[bool, Incident | None]:
+        """Web API: the right to update the root now (none in the last ``interval``, new counts exist). Refused:
+        the incident as it is (None if gone), so the caller knows whether its counts are shown already."""
+        ...
+
+    def claim_quiet(self, fingerprint: str, now: float, after: float) -> tuple[bool, Incident | None]:
+        """Web API: mark the incident quiet if nothing came for ``after`` seconds; the caller updates the root.
+        Refused: the incident as it is (None if gone)."""
+        ...
+
+    def claim_sample(self, fingerprint: str, now: float, per_minute: int) -> bool:
+        """Web API: one of the incident's thread samples for this minute."""
+        ...
+
+    def add_to_digest(self, bucket: str, key: str, through: str, lines: Mapping[DigestLine, int],
+                      now: float) -> tuple[Added, str | None]:
+        """Count events into a digest bucket, recorded under ``key`` (one round trip). ALREADY comes with the
+        bucket they went to."""
+        ...
+
+    def seal_digest(self, bucket: str) -> DigestContents:
+        """Close the bucket to new counts and read it (one round trip)."""
         ...

@@ -1,219 +1,429 @@
 """AlertState in DynamoDB: one table (``<app>-state``, hash key ``pk``, TTL on ``expires_at``).
 
-Items:
-- ``throttle#<webhook>``: ``sent`` = send times inside the window (at most the limit), ``ver`` = version.
-  Read, decide with the pure ``admit``, write back on condition that ``ver`` did not change (optimistic
-  concurrency; a lost race re-reads). Every processor of every worker shares the one budget.
-- ``fp#<fingerprint>``: ``at`` = when its last alert was claimed, ``owner`` = that alert's idempotency key;
-  claimed with a conditional put (free, expired, or already ours after a re-read), deleted if not sent.
-- ``sent#<shard/seq/sub/line>``: one Slack message, keyed by its first event (idempotency across re-reads).
-  Written ``status = sending`` with a conditional put BEFORE posting (so two processors of one shard, e.g. a
-  zombie after a lease move, never both post) and ``status = done, through = <its last event>`` after (an
-  alert may fold several events). A ``sending`` claim older than ``stale_after`` (its owner crashed) may be
-  taken over. Kept a week.
+Items (see consumer/state/__init__.py for what each one means):
+- ``budget#<destination>#<slot>``: ``at`` = the slot's last send. Taken with ``at`` a window old (or absent).
+- ``fp#<fingerprint>``: ``owner`` (the alert's key), ``until`` (open until then). In Web API mode also the incident:
+  ``state`` open|quiet, ``count``, ``last_seen``, ``channel``/``ts`` of the root, ``shown_count``/``shown_at`` (what
+  the root shows), ``th_<shard>`` (the last event of that shard counted: repeats are idempotent across re-reads),
+  ``s_<minute>`` (thread samples posted that minute).
+- ``sent#<shard/seq/sub/line>`` or ``sent#digest/<bucket>``: ``status`` sending|done, ``owner``, ``at``, and when done
+  ``through`` (last event covered), ``refused``, ``bucket`` (a digest contribution). Kept a week.
+- ``digest#<destination>#<interval>``: ``c_<h>`` counts and ``t_<h>`` = level, service, template; ``sealed`` once sent.
+- ``hwm#<shard>``: ``sortable`` (position as a fixed-width string, raised only) and ``through``.
 
-- ``hwm#<shard>``: the shard's high-water mark, the last event covered by any ended message (``sortable`` is the
-  position as a fixed-width string, raised only, by a conditional update). A re-read checks ``sent#`` only for
-  events up to it, so catching up costs no read per event.
-
-Local caches keep DynamoDB off the per-event path: claimed fingerprints (10 s), and a spent budget until the
-window opens again (``has_budget``).
+Local knowledge keeps DynamoDB off the decision: slots and fingerprints learned from refused conditions (a refused
+transaction returns the old items), so the decision needs no read, and an alert costs two round trips.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
 from consumer.model import position
-from consumer.pipeline.throttle import WINDOW_SECONDS, admit, next_opening
+from consumer.retry import patiently
+from consumer.state import (
+    Added,
+    Begun,
+    Claim,
+    DigestContents,
+    DigestLine,
+    Ended,
+    Incident,
+    Repeat,
+    Verdict,
+    View,
+)
 
 log = logging.getLogger("cali.state")
 
 DELIVERED_TTL_SECONDS = 7 * 24 * 3600
-RACE_RETRIES = 20
-CLAIM_CACHE_SECONDS = 10.0
+INCIDENT_TTL_SECONDS = 30 * 24 * 3600
+CLAIM_CACHE_SECONDS = 10.0  # how long a fingerprint learned "open" stays believed (its owner may release it)
+FOREVER = 1e12
+FAILED = "ConditionalCheckFailed"
+
+Item = dict[str, Any]
 
 
-BACKOFF_MAX_SECONDS = 30.0
-_TRANSIENT_CODES = {"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded",
-                    "InternalServerError", "ServiceUnavailable", "TransactionInProgressException"}
+def sortable(key: str) -> str:
+    sequence, sub, line = position(key)
+    return f"{sequence:060d}/{sub:010d}/{line:08d}"
 
 
-def _conditional_failed(exc: ClientError) -> bool:
-    return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+def unsortable(shard: str, value: str) -> str:
+    sequence, sub, line = value.split("/")
+    return f"{shard}/{int(sequence)}/{int(sub)}/{int(line)}"
 
 
-class _Patient:
-    """Wraps a boto3 DynamoDB client: connection trouble and throttling are retried with backoff, without end.
+def _n(value: float | int) -> dict[str, str]:
+    return {"N": repr(value) if isinstance(value, float) else str(value)}
 
-    The state table being unreachable (emulator down, network cut) must stall the processor, not lose a batch:
-    amazon-kclpy reports a batch as processed even if the processor raised.
-    """
 
-    def __init__(self, client: Any, sleep: Callable[[float], None]) -> None:
-        self._client = client
-        self._sleep = sleep
+def _s(value: str) -> dict[str, str]:
+    return {"S": value}
 
-    def __getattr__(self, name: str) -> Callable[..., Any]:
-        call = getattr(self._client, name)
 
-        def patient(**kwargs: Any) -> Any:
-            delay = 0.2
-            while True:
-                try:
-                    return call(**kwargs)
-                except ClientError as exc:
-                    if exc.response.get("Error", {}).get("Code") not in _TRANSIENT_CODES:
-                        raise
-                    problem: Exception = exc
-                except BotoCoreError as exc:
-                    problem = exc
-                log.warning("state table %s failed (%s); retrying in %.1fs", name, problem, delay)
-                self._sleep(delay)
-                delay = min(delay * 2, BACKOFF_MAX_SECONDS)
+def _num(item: Item, name: str, default: float = 0.0) -> float:
+    return float(item[name]["N"]) if name in item else default
 
-        return patient
+
+def _str(item: Item, name: str) -> str | None:
+    return str(item[name]["S"]) if name in item else None
+
+
+def _line_hash(line: DigestLine) -> str:
+    return hashlib.sha1("\x1f".join(line).encode("utf-8", "replace"), usedforsecurity=False).hexdigest()[:12]
+
+
+def _incident(fingerprint: str, item: Item) -> Incident:
+    return Incident(fingerprint, count=int(_num(item, "count")), last_seen=_num(item, "last_seen"),
+                    channel=_str(item, "channel"), ts=_str(item, "ts"), shown_count=int(_num(item, "shown_count")),
+                    shown_at=_num(item, "shown_at"), open=_str(item, "state") == "open", root=_str(item, "root"))
+
+
+class _Cancelled(Exception):
+    def __init__(self, reasons: list[dict[str, Any]]) -> None:
+        super().__init__("transaction cancelled")
+        self.reasons = reasons
+
+    def failed(self, index: int) -> Item | None:
+        """The old item if condition ``index`` failed ({} when the item did not exist), else None."""
+        reason = self.reasons[index] if index < len(self.reasons) else {}
+        return dict(reason.get("Item", {})) if reason.get("Code") == FAILED else None
 
 
 class DynamoState:
-    def __init__(self, client: Any, table: str, limit: int, window: float = WINDOW_SECONDS,
+    def __init__(self, client: Any, table: str, limit: int, window: float = 60.0,
                  sleep: Callable[[float], None] = time.sleep) -> None:
-        self._db = _Patient(client, sleep)
+        self._client = client
         self._table = table
         self._limit = limit
         self._window = window
-        self._claimed_until: dict[str, float] = {}
-        self._spent_until: dict[str, float] = {}
+        self._sleep = sleep
+        self._slot_busy_until: dict[str, dict[int, float]] = {}
+        self._open_until: dict[str, tuple[float, str]] = {}  # fingerprint -> (believed open until, its owner)
+        self._random = random.Random()  # spreads slot choices; not for security
 
-    def try_acquire(self, webhook: str, now: float) -> bool:
-        key = {"pk": {"S": f"throttle#{webhook}"}}
-        for _ in range(RACE_RETRIES):
-            item = self._db.get_item(TableName=self._table, Key=key, ConsistentRead=True).get("Item")
-            sent = [float(x["N"]) for x in item["sent"]["L"]] if item else []
-            version = int(item["ver"]["N"]) if item else 0
-            admitted = admit(sent, now, self._limit, self._window)
-            if admitted is None:
-                self._spent_until[webhook] = now + next_opening(sent, now, self._limit, self._window)
-                return False
-            try:
-                self._db.put_item(
-                    TableName=self._table,
-                    Item={**key, "sent": {"L": [{"N": repr(t)} for t in admitted]}, "ver": {"N": str(version + 1)},
-                          "expires_at": {"N": str(int(now + 2 * self._window))}},
-                    ConditionExpression="attribute_not_exists(pk) OR ver = :v",
-                    ExpressionAttributeValues={":v": {"N": str(version)}},
-                )
-                return True
-            except ClientError as exc:
-                if not _conditional_failed(exc):
-                    raise
-        log.warning("throttle item for %s kept changing under us; treating as no budget", webhook)
-        return False
+    # -- plumbing ---------------------------------------------------------------------------------------------
+    def _call(self, name: str, **kwargs: Any) -> Any:
+        return patiently(lambda: getattr(self._client, name)(**kwargs), self._sleep, f"state table {name}")
 
-    def has_budget(self, webhook: str, now: float) -> bool:
-        return now >= self._spent_until.get(webhook, 0.0)
-
-    def ended_through(self, shard_id: str) -> str | None:
-        item = self._db.get_item(TableName=self._table, Key={"pk": {"S": f"hwm#{shard_id}"}}, ConsistentRead=True)
-        found = item.get("Item")
-        return str(found["through"]["S"]) if found else None
-
-    def claim_fingerprint(self, fingerprint: str, owner: str, now: float, window: float) -> bool:
-        if self._claimed_until.get(fingerprint, 0.0) > now:
-            return False
+    def _conditional(self, name: str, **kwargs: Any) -> Item | None:
+        """A conditional write: its result, or None with ``self._old`` = the item as it was (ALL_OLD)."""
         try:
-            self._db.put_item(
-                TableName=self._table,
-                Item={"pk": {"S": f"fp#{fingerprint}"}, "at": {"N": repr(now)}, "owner": {"S": owner},
-                      "expires_at": {"N": str(int(now + window + 3600))}},
-                ConditionExpression="attribute_not_exists(pk) OR #at <= :cutoff OR #owner = :owner",
-                ExpressionAttributeNames={"#at": "at", "#owner": "owner"},
-                ExpressionAttributeValues={":cutoff": {"N": repr(now - window)}, ":owner": {"S": owner}},
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-            )
+            return dict(self._call(name, ReturnValuesOnConditionCheckFailure="ALL_OLD", **kwargs))
         except ClientError as exc:
-            if not _conditional_failed(exc):
+            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
                 raise
             response: dict[str, Any] = dict(exc.response)
-            old = response.get("Item", {}).get("at", {}).get("N")
-            # remember the other claim for a while (not its whole window: its owner may release it)
-            self._claimed_until[fingerprint] = min((float(old) if old else now) + window, now + CLAIM_CACHE_SECONDS)
-            return False
-        return True
-
-    def release_fingerprint(self, fingerprint: str, owner: str) -> None:
-        try:
-            self._db.delete_item(TableName=self._table, Key={"pk": {"S": f"fp#{fingerprint}"}},
-                                 ConditionExpression="#owner = :owner", ExpressionAttributeNames={"#owner": "owner"},
-                                 ExpressionAttributeValues={":owner": {"S": owner}})
-        except ClientError as exc:
-            if not _conditional_failed(exc):
-                raise
-
-    def delivered_through(self, key: str) -> str | None:
-        item = self._db.get_item(TableName=self._table, Key={"pk": {"S": f"sent#{key}"}}, ConsistentRead=True)
-        found = item.get("Item")
-        if found is None or found.get("status", {}).get("S") != "done":
+            self._old: Item = dict(response.get("Item", {}))
             return None
-        return str(found.get("through", {}).get("S", key))
 
-    def begin_send(self, key: str, owner: str, now: float, stale_after: float) -> tuple[bool, str | None]:
+    def _transact(self, items: list[Item]) -> None:
         try:
-            self._db.put_item(
-                TableName=self._table,
-                Item={"pk": {"S": f"sent#{key}"}, "status": {"S": "sending"}, "owner": {"S": owner},
-                      "at": {"N": repr(now)}, "expires_at": {"N": str(int(now + DELIVERED_TTL_SECONDS))}},
-                ConditionExpression=("attribute_not_exists(pk) OR "
-                                     "(#status = :sending AND (#owner = :owner OR #at < :stale))"),
-                ExpressionAttributeNames={"#status": "status", "#owner": "owner", "#at": "at"},
-                ExpressionAttributeValues={":sending": {"S": "sending"}, ":owner": {"S": owner},
-                                           ":stale": {"N": repr(now - stale_after)}},
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-            )
-            return True, None
+            self._call("transact_write_items", TransactItems=items)
         except ClientError as exc:
-            if not _conditional_failed(exc):
+            if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
                 raise
             response: dict[str, Any] = dict(exc.response)
-            old: dict[str, Any] = response.get("Item", {})
-            if old.get("status", {}).get("S") == "done":
-                return False, str(old.get("through", {}).get("S", key))
-            return False, None
+            raise _Cancelled(list(response.get("CancellationReasons", []))) from None
+
+    def _key(self, pk: str) -> Item:
+        return {"pk": _s(pk)}
+
+    def _high_water(self, through: str, now: float) -> Item:
+        return {"Update": {
+            "TableName": self._table, "Key": self._key(f"hwm#{through.rsplit('/', 3)[0]}"),
+            "UpdateExpression": "SET sortable = :s, through = :t, expires_at = :e",
+            "ConditionExpression": "attribute_not_exists(sortable) OR sortable < :s",
+            "ExpressionAttributeValues": {":s": _s(sortable(through)), ":t": _s(through),
+                                          ":e": _n(int(now + DELIVERED_TTL_SECONDS))}}}
+
+    def _transact_best_effort(self, required: list[Item], optional: list[Item]) -> None:
+        """``required`` items must succeed (unconditional); ``optional`` conditional ones are dropped when refused
+        (a high-water mark already higher, a fingerprint already released)."""
+        while True:
+            try:
+                self._transact(required + optional)
+                return
+            except _Cancelled as cancelled:
+                kept = [item for i, item in enumerate(optional) if cancelled.failed(len(required) + i) is None]
+                if len(kept) == len(optional):
+                    raise ClientError({"Error": {"Code": "TransactionCanceledException",
+                                                 "Message": str(cancelled.reasons)}}, "TransactWriteItems") from None
+                optional = kept
+
+    # -- the decision's input ---------------------------------------------------------------------------------
+    def view(self, budget: str, fingerprint: str, now: float, key: str = "") -> View:
+        until, owner = self._open_until.get(fingerprint, (0.0, ""))
+        return View(fingerprint_open=until > now and owner != key,
+                    free_slot=self._free_slot(budget, now))
+
+    def _free_slot(self, budget: str, now: float) -> int | None:
+        busy = self._slot_busy_until.setdefault(budget, {})
+        if self._limit <= 256:
+            free = [slot for slot in range(self._limit) if busy.get(slot, 0.0) <= now]
+            return self._random.choice(free) if free else None
+        for _ in range(32):
+            slot = self._random.randrange(self._limit)
+            if busy.get(slot, 0.0) <= now:
+                return slot
+        return None
+
+    # -- reads (once per shard, or on a re-read) --------------------------------------------------------------
+    def ended_through(self, shard_id: str) -> str | None:
+        item = self._call("get_item", TableName=self._table, Key=self._key(f"hwm#{shard_id}"), ConsistentRead=True)
+        return _str(item.get("Item", {}), "through")
+
+    def delivered(self, key: str) -> Ended | None:
+        item = self._call("get_item", TableName=self._table, Key=self._key(f"sent#{key}"),
+                          ConsistentRead=True).get("Item")
+        return self._ended(item) if item is not None else None
+
+    @staticmethod
+    def _ended(item: Item) -> Ended | None:
+        if _str(item, "status") != "done":
+            return None
+        return Ended(_str(item, "through"), refused="refused" in item, bucket=_str(item, "bucket"))
+
+    # -- one alert: begin ... end -----------------------------------------------------------------------------
+    def begin(self, claim: Claim) -> Begun:
+        try:
+            self._transact(self._begin_items(claim, take_stale=False))
+            return Begun(Verdict.TAKEN)
+        except _Cancelled as cancelled:
+            old_send = cancelled.failed(2)
+            if old_send is not None:
+                ended = self._ended(old_send)
+                if ended is not None:
+                    return Begun(Verdict.ENDED, ended)
+                if claim.now - _num(old_send, "at") < claim.stale_after:
+                    return Begun(Verdict.BUSY)
+                return self._take_over(claim)
+            self._learn(claim, cancelled)
+            return Begun(Verdict.CONFLICT)
+
+    def _take_over(self, claim: Claim) -> Begun:
+        try:
+            self._transact(self._begin_items(claim, take_stale=True))
+            return Begun(Verdict.TAKEN, takeover=True)
+        except _Cancelled as cancelled:
+            if cancelled.failed(2) is not None:
+                return Begun(Verdict.BUSY)  # someone else took it over first, or it ended: look again later
+            self._learn(claim, cancelled)
+            return Begun(Verdict.CONFLICT)
+
+    def _learn(self, claim: Claim, cancelled: _Cancelled) -> None:
+        old_slot = cancelled.failed(0)
+        if old_slot is not None:
+            self._slot_busy_until.setdefault(claim.budget, {})[claim.slot] = _num(old_slot, "at") + self._window
+        old_fingerprint = cancelled.failed(1)
+        if old_fingerprint is not None and claim.fingerprint:
+            until = _num(old_fingerprint, "until", claim.now + CLAIM_CACHE_SECONDS)
+            self._open_until[claim.fingerprint] = (min(until, claim.now + CLAIM_CACHE_SECONDS),
+                                                   _str(old_fingerprint, "owner") or "")
+
+    def _begin_items(self, claim: Claim, *, take_stale: bool) -> list[Item]:
+        table, now = self._table, claim.now
+        slot = _noop(table, 0) if claim.slot < 0 else {"Put": {
+            "TableName": table, "Item": {**self._key(f"budget#{claim.budget}#{claim.slot}"), "at": _n(now),
+                                         "expires_at": _n(int(now + 2 * self._window))},
+            "ConditionExpression": "attribute_not_exists(pk) OR #at <= :cutoff",
+            "ExpressionAttributeNames": {"#at": "at"},
+            "ExpressionAttributeValues": {":cutoff": _n(now - self._window)},
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}}
+        # a digest has no fingerprint: a condition that always holds keeps the indices of the reasons fixed
+        fingerprint = self._fingerprint_item(claim) if claim.fingerprint else _noop(table, 1)
+        taking = "(#status = :sending AND (#owner = :owner OR #at < :stale))" if take_stale else \
+            "(#status = :sending AND #owner = :owner)"
+        send = {"Put": {
+            "TableName": table, "Item": {**self._key(f"sent#{claim.key}"), "status": _s("sending"),
+                                         "owner": _s(claim.owner), "at": _n(now),
+                                         "expires_at": _n(int(now + DELIVERED_TTL_SECONDS))},
+            "ConditionExpression": f"attribute_not_exists(pk) OR {taking}",
+            "ExpressionAttributeNames": {"#status": "status", "#owner": "owner",
+                                         **({"#at": "at"} if take_stale else {})},
+            "ExpressionAttributeValues": {":sending": _s("sending"), ":owner": _s(claim.owner),
+                                          **({":stale": _n(now - claim.stale_after)} if take_stale else {})},
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}}
+        return [slot, fingerprint, send]
+
+    def _fingerprint_item(self, claim: Claim) -> Item:
+        now = claim.now
+        common: Item = {
+            "TableName": self._table, "Key": self._key(f"fp#{claim.fingerprint}"),
+            "ConditionExpression": "attribute_not_exists(pk) OR #until <= :now OR #owner = :key",
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}
+        names = {"#until": "until", "#owner": "owner"}
+        values = {":now": _n(now), ":key": _s(claim.key)}
+        if not claim.incident_events:
+            return {"Update": {**common, "UpdateExpression": "SET #until = :until, #owner = :key, expires_at = :e",
+                               "ExpressionAttributeNames": names,
+                               "ExpressionAttributeValues": {**values, ":until": _n(now + claim.dedup_window),
+                                                             ":e": _n(int(now + claim.dedup_window + 3600))}}}
+        return {"Update": {
+            **common,
+            "UpdateExpression": ("SET #until = :forever, #owner = :key, #state = :open, #count = :n, last_seen = :now, "
+                                 "shown_count = :zero, shown_at = :zero, #th = :th, expires_at = :e "
+                                 "REMOVE ts, channel"),
+            "ExpressionAttributeNames": {**names, "#state": "state", "#count": "count", "#th": f"th_{claim.shard}"},
+            "ExpressionAttributeValues": {**values, ":forever": _n(FOREVER), ":open": _s("open"),
+                                          ":n": _n(claim.incident_events), ":zero": _n(0),
+                                          ":th": _s(sortable(claim.through)),
+                                          ":e": _n(int(now + INCIDENT_TTL_SECONDS))}}}
 
     def keep_sending(self, key: str, owner: str, now: float) -> None:
-        try:
-            self._db.update_item(TableName=self._table, Key={"pk": {"S": f"sent#{key}"}},
-                                 UpdateExpression="SET #at = :now",
-                                 ConditionExpression="#status = :sending AND #owner = :owner",
-                                 ExpressionAttributeNames={"#at": "at", "#status": "status", "#owner": "owner"},
-                                 ExpressionAttributeValues={":now": {"N": repr(now)}, ":sending": {"S": "sending"},
-                                                            ":owner": {"S": owner}})
-        except ClientError as exc:
-            if not _conditional_failed(exc):
-                raise
+        self._conditional("update_item", TableName=self._table, Key=self._key(f"sent#{key}"),
+                          UpdateExpression="SET #at = :now",
+                          ConditionExpression="#status = :sending AND #owner = :owner",
+                          ExpressionAttributeNames={"#at": "at", "#status": "status", "#owner": "owner"},
+                          ExpressionAttributeValues={":now": _n(now), ":sending": _s("sending"),
+                                                     ":owner": _s(owner)})
 
-    def end_send(self, key: str, owner: str, now: float, through: str) -> None:
-        self._db.put_item(TableName=self._table, Item={"pk": {"S": f"sent#{key}"}, "status": {"S": "done"},
-                                                       "owner": {"S": owner}, "at": {"N": repr(now)},
-                                                       "through": {"S": through},
-                                                       "expires_at": {"N": str(int(now + DELIVERED_TTL_SECONDS))}})
-        sequence, sub, line = position(through)
-        sortable = f"{sequence:060d}/{sub:010d}/{line:08d}"
-        try:
-            self._db.update_item(
-                TableName=self._table, Key={"pk": {"S": f"hwm#{through.rsplit('/', 3)[0]}"}},
-                UpdateExpression="SET sortable = :s, through = :t, expires_at = :e",
-                ConditionExpression="attribute_not_exists(sortable) OR sortable < :s",
-                ExpressionAttributeValues={":s": {"S": sortable}, ":t": {"S": through},
-                                           ":e": {"N": str(int(now + DELIVERED_TTL_SECONDS))}})
-        except ClientError as exc:
-            if not _conditional_failed(exc):
-                raise
+    def end(self, key: str, owner: str, now: float, through: str | None, *, refused: bool = False,
+            release: str | None = None, root: Incident | None = None) -> None:
+        done: Item = {**self._key(f"sent#{key}"), "status": _s("done"), "owner": _s(owner), "at": _n(now),
+                      "expires_at": _n(int(now + DELIVERED_TTL_SECONDS))}
+        if through:
+            done["through"] = _s(through)
+        if refused:
+            done["refused"] = {"BOOL": True}
+        optional = [self._high_water(through, now)] if through else []
+        if release:
+            optional.append({"Delete": {"TableName": self._table, "Key": self._key(f"fp#{release}"),
+                                        "ConditionExpression": "#owner = :key",
+                                        "ExpressionAttributeNames": {"#owner": "owner"},
+                                        "ExpressionAttributeValues": {":key": _s(key)}}})
+            self._open_until.pop(release, None)
+        if root is not None and root.ts and root.channel:
+            optional.append({"Update": {
+                "TableName": self._table, "Key": self._key(f"fp#{root.fingerprint}"),
+                "UpdateExpression": "SET ts = :ts, channel = :c, shown_count = :shown, shown_at = :now, #root = :root",
+                "ConditionExpression": "#owner = :key",
+                "ExpressionAttributeNames": {"#owner": "owner", "#root": "root"},
+                "ExpressionAttributeValues": {":root": _s(root.root or "{}"), ":ts": _s(root.ts),
+                                              ":c": _s(root.channel), ":shown": _n(root.shown_count),
+                                              ":now": _n(now), ":key": _s(key)}}})
+            self._open_until[root.fingerprint] = (now + CLAIM_CACHE_SECONDS, key)
+        self._transact_best_effort([{"Put": {"TableName": self._table, "Item": done}}], optional)
+
+    # -- Web API incidents ------------------------------------------------------------------------------------
+    def add_repeat(self, fingerprint: str, shard: str, first: str, last: str, events: int, now: float) -> Repeat:
+        result = self._conditional(
+            "update_item", TableName=self._table, Key=self._key(f"fp#{fingerprint}"),
+            UpdateExpression="ADD #count :n SET last_seen = :now, #th = :last",
+            ConditionExpression="#state = :open AND (attribute_not_exists(#th) OR #th < :first)",
+            ExpressionAttributeNames={"#count": "count", "#state": "state", "#th": f"th_{shard}"},
+            ExpressionAttributeValues={":n": _n(events), ":now": _n(now), ":open": _s("open"),
+                                       ":first": _s(sortable(first)), ":last": _s(sortable(last))},
+            ReturnValues="ALL_NEW")
+        if result is not None:
+            self._open_until[fingerprint] = (now + CLAIM_CACHE_SECONDS, _str(result["Attributes"], "owner") or "")
+            return Repeat(_incident(fingerprint, result["Attributes"]))
+        old = self._old
+        if _str(old, "state") != "open":
+            self._open_until.pop(fingerprint, None)
+            return Repeat(None)
+        counted = _str(old, f"th_{shard}")
+        return Repeat(_incident(fingerprint, old), counted_through=unsortable(shard, counted) if counted else None)
+
+    def _refused(self, fingerprint: str) -> tuple[bool, Incident | None]:
+        return False, (_incident(fingerprint, self._old) if self._old else None)
+
+    def claim_update(self, fingerprint: str, now: float, interval: float) -> tuple[bool, Incident | None]:
+        result = self._conditional(
+            "update_item", TableName=self._table, Key=self._key(f"fp#{fingerprint}"),
+            UpdateExpression="SET shown_at = :now, shown_count = #count",
+            ConditionExpression=("#state = :open AND attribute_exists(ts) AND shown_at <= :cutoff "
+                                 "AND shown_count < #count"),
+            ExpressionAttributeNames={"#count": "count", "#state": "state"},
+            ExpressionAttributeValues={":now": _n(now), ":open": _s("open"), ":cutoff": _n(now - interval)},
+            ReturnValues="ALL_NEW")
+        if result is None:
+            return self._refused(fingerprint)
+        return True, _incident(fingerprint, result["Attributes"])
+
+    def claim_quiet(self, fingerprint: str, now: float, after: float) -> tuple[bool, Incident | None]:
+        result = self._conditional(
+            "update_item", TableName=self._table, Key=self._key(f"fp#{fingerprint}"),
+            UpdateExpression="SET #state = :quiet, #until = :now, shown_count = #count, shown_at = :now",
+            ConditionExpression="#state = :open AND attribute_exists(ts) AND last_seen <= :cutoff",
+            ExpressionAttributeNames={"#count": "count", "#state": "state", "#until": "until"},
+            ExpressionAttributeValues={":now": _n(now), ":open": _s("open"), ":quiet": _s("quiet"),
+                                       ":cutoff": _n(now - after)},
+            ReturnValues="ALL_NEW")
+        if result is None:
+            return self._refused(fingerprint)
+        self._open_until.pop(fingerprint, None)
+        return True, _incident(fingerprint, result["Attributes"])
+
+    def claim_sample(self, fingerprint: str, now: float, per_minute: int) -> bool:
+        return self._conditional(
+            "update_item", TableName=self._table, Key=self._key(f"fp#{fingerprint}"),
+            UpdateExpression="ADD #s :one",
+            ConditionExpression="attribute_exists(pk) AND (attribute_not_exists(#s) OR #s < :max)",
+            ExpressionAttributeNames={"#s": f"s_{int(now // 60)}"},
+            ExpressionAttributeValues={":one": _n(1), ":max": _n(per_minute)}) is not None
+
+    # -- digests ----------------------------------------------------------------------------------------------
+    def add_to_digest(self, bucket: str, key: str, through: str, lines: Mapping[DigestLine, int],
+                      now: float) -> tuple[Added, str | None]:
+        names: dict[str, str] = {}
+        values: Item = {":e": _n(int(now + DELIVERED_TTL_SECONDS))}
+        adds, sets = [], ["expires_at = :e"]
+        for i, (line, count) in enumerate(lines.items()):
+            h = _line_hash(line)
+            names[f"#c{i}"], names[f"#t{i}"] = f"c_{h}", f"t_{h}"
+            values[f":c{i}"] = _n(count)
+            values[f":t{i}"] = {"L": [_s(part) for part in line]}
+            adds.append(f"#c{i} :c{i}")
+            sets.append(f"#t{i} = :t{i}")
+        counts = {"Update": {"TableName": self._table, "Key": self._key(f"digest#{bucket}"),
+                             "UpdateExpression": f"SET {', '.join(sets)} ADD {', '.join(adds)}",
+                             "ConditionExpression": "attribute_not_exists(sealed)",
+                             "ExpressionAttributeNames": names, "ExpressionAttributeValues": values}}
+        record = {"Put": {"TableName": self._table,
+                          "Item": {**self._key(f"sent#{key}"), "status": _s("done"), "owner": _s(""), "at": _n(now),
+                                   "through": _s(through), "bucket": _s(bucket),
+                                   "expires_at": _n(int(now + DELIVERED_TTL_SECONDS))},
+                          "ConditionExpression": "attribute_not_exists(pk)",
+                          "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}}
+        high_water = self._high_water(through, now)
+        for items in ([counts, record, high_water], [counts, record]):
+            try:
+                self._transact(items)
+                return Added.ADDED, bucket
+            except _Cancelled as cancelled:
+                old = cancelled.failed(1)
+                if old is not None:
+                    return Added.ALREADY, _str(old, "bucket")
+                if cancelled.failed(0) is not None:
+                    return Added.SEALED, None
+        raise RuntimeError("unreachable: the high-water mark was the only refused condition")
+
+    def seal_digest(self, bucket: str) -> DigestContents:
+        result = self._call("update_item", TableName=self._table, Key=self._key(f"digest#{bucket}"),
+                            UpdateExpression="SET sealed = :t", ExpressionAttributeValues={":t": {"BOOL": True}},
+                            ReturnValues="ALL_NEW")
+        item: Item = result.get("Attributes", {})
+        lines: dict[DigestLine, int] = {}
+        for name, value in item.items():
+            if name.startswith("c_") and f"t_{name[2:]}" in item:
+                parts = [str(part["S"]) for part in item[f"t_{name[2:]}"]["L"]]
+                lines[(parts[0], parts[1], parts[2])] = int(value["N"])
+        return DigestContents(lines)
+
+
+def _noop(table: str, index: int) -> Item:
+    return {"ConditionCheck": {"TableName": table, "Key": {"pk": _s(f"noop#{index}")},
+                               "ConditionExpression": "attribute_not_exists(pk) OR attribute_exists(pk)"}}
 
 
 def ensure_table(client: Any, table: str, key: str = "pk") -> None:

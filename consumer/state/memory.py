@@ -1,66 +1,186 @@
-"""AlertState in one process's memory."""
+"""AlertState in one process's memory: the same contract as DynamoState (tests/test_consumer_state_contract.py)."""
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+
 from consumer.model import position
-from consumer.pipeline.throttle import WINDOW_SECONDS, admit
+from consumer.state import (
+    Added,
+    Begun,
+    Claim,
+    DigestContents,
+    DigestLine,
+    Ended,
+    Incident,
+    Repeat,
+    Verdict,
+    View,
+)
+
+OPEN_FOR_EVER = float("inf")
+
+
+@dataclass
+class _Fingerprint:
+    owner: str
+    until: float  # open (dedup claim or incident) until then
+    incident: Incident | None = None
+    counted: dict[str, str] = field(default_factory=dict)  # shard -> last event counted
+    samples: Counter[int] = field(default_factory=Counter)  # minute -> samples posted
+
+
+@dataclass
+class _Send:
+    status: str
+    owner: str
+    at: float
+    ended: Ended | None = None
 
 
 class MemoryState:
-    def __init__(self, limit: int, window: float = WINDOW_SECONDS) -> None:
+    def __init__(self, limit: int, window: float = 60.0) -> None:
         self._limit = limit
         self._window = window
-        self._sent: dict[str, list[float]] = {}
-        self._fingerprints: dict[str, tuple[float, str]] = {}
-        self._sends: dict[str, tuple[str, str, float, str]] = {}  # key -> (status, owner, at, through)
+        self._slots: dict[str, list[float]] = {}  # budget -> last use of each slot taken so far
+        self._fingerprints: dict[str, _Fingerprint] = {}
+        self._sends: dict[str, _Send] = {}
         self._high_water: dict[str, str] = {}
+        self._digests: dict[str, tuple[Counter[DigestLine], bool]] = {}
 
-    def try_acquire(self, webhook: str, now: float) -> bool:
-        admitted = admit(self._sent.get(webhook, []), now, self._limit, self._window)
-        if admitted is None:
-            return False
-        self._sent[webhook] = admitted
-        return True
+    def view(self, budget: str, fingerprint: str, now: float, key: str = "") -> View:
+        claim = self._fingerprints.get(fingerprint)
+        return View(fingerprint_open=claim is not None and now < claim.until and claim.owner != key,
+                    free_slot=self._free_slot(budget, now))
 
-    def has_budget(self, webhook: str, now: float) -> bool:
-        return admit(self._sent.get(webhook, []), now, self._limit, self._window) is not None
+    def _free_slot(self, budget: str, now: float) -> int | None:
+        used = self._slots.get(budget, [])
+        for slot, at in enumerate(used):
+            if now - at >= self._window:
+                return slot
+        return len(used) if len(used) < self._limit else None
 
     def ended_through(self, shard_id: str) -> str | None:
         return self._high_water.get(shard_id)
 
-    def claim_fingerprint(self, fingerprint: str, owner: str, now: float, window: float) -> bool:
-        claim = self._fingerprints.get(fingerprint)
-        if claim is not None and now - claim[0] < window and claim[1] != owner:
-            return False
-        self._fingerprints[fingerprint] = (now, owner)
-        return True
-
-    def release_fingerprint(self, fingerprint: str, owner: str) -> None:
-        claim = self._fingerprints.get(fingerprint)
-        if claim is not None and claim[1] == owner:
-            del self._fingerprints[fingerprint]
-
-    def delivered_through(self, key: str) -> str | None:
+    def delivered(self, key: str) -> Ended | None:
         send = self._sends.get(key)
-        return send[3] if send is not None and send[0] == "done" else None
+        return send.ended if send is not None and send.status == "done" else None
 
-    def begin_send(self, key: str, owner: str, now: float, stale_after: float) -> tuple[bool, str | None]:
-        send = self._sends.get(key)
-        if send is not None and send[0] == "done":
-            return False, send[3]
-        if send is not None and send[1] != owner and now - send[2] < stale_after:
-            return False, None
-        self._sends[key] = ("sending", owner, now, "")
-        return True, None
+    def begin(self, claim: Claim) -> Begun:
+        send = self._sends.get(claim.key)
+        if send is not None and send.status == "done":
+            return Begun(Verdict.ENDED, send.ended)
+        takeover = send is not None and send.owner != claim.owner
+        if takeover and send is not None and claim.now - send.at < claim.stale_after:
+            return Begun(Verdict.BUSY)
+        used = self._slots.setdefault(claim.budget, [])
+        slot_free = claim.slot < 0 or claim.slot == len(used) < self._limit or (
+            claim.slot < len(used) and claim.now - used[claim.slot] >= self._window)
+        fingerprint = self._fingerprints.get(claim.fingerprint) if claim.fingerprint else None
+        fingerprint_free = fingerprint is None or claim.now >= fingerprint.until or fingerprint.owner == claim.key
+        if not (slot_free and fingerprint_free):
+            return Begun(Verdict.CONFLICT)
+        if claim.slot == len(used):
+            used.append(claim.now)
+        elif claim.slot >= 0:
+            used[claim.slot] = claim.now
+        if claim.fingerprint:
+            self._claim_fingerprint(claim, fingerprint)
+        self._sends[claim.key] = _Send("sending", claim.owner, claim.now)
+        return Begun(Verdict.TAKEN, takeover=takeover)
+
+    def _claim_fingerprint(self, claim: Claim, old: _Fingerprint | None) -> None:
+        assert claim.fingerprint is not None
+        if not claim.incident_events:
+            self._fingerprints[claim.fingerprint] = _Fingerprint(claim.key, claim.now + claim.dedup_window)
+            return
+        incident = Incident(claim.fingerprint, claim.incident_events, claim.now)
+        counted = dict(old.counted) if old is not None else {}
+        counted[claim.shard] = claim.through
+        self._fingerprints[claim.fingerprint] = _Fingerprint(claim.key, OPEN_FOR_EVER, incident, counted)
 
     def keep_sending(self, key: str, owner: str, now: float) -> None:
         send = self._sends.get(key)
-        if send is not None and send[:2] == ("sending", owner):
-            self._sends[key] = ("sending", owner, now, "")
+        if send is not None and send.status == "sending" and send.owner == owner:
+            send.at = now
 
-    def end_send(self, key: str, owner: str, now: float, through: str) -> None:
-        self._sends[key] = ("done", owner, now, through)
+    def end(self, key: str, owner: str, now: float, through: str | None, *, refused: bool = False,
+            release: str | None = None, root: Incident | None = None) -> None:
+        self._sends[key] = _Send("done", owner, now, Ended(through, refused))
+        if through:
+            self._raise_high_water(through)
+        claim = self._fingerprints.get(release) if release else None
+        if release and claim is not None and claim.owner == key:
+            del self._fingerprints[release]
+        held = self._fingerprints.get(root.fingerprint) if root is not None else None
+        if root is not None and held is not None and held.incident is not None:
+            held.incident = replace(held.incident, channel=root.channel, ts=root.ts, shown_count=root.shown_count,
+                                    shown_at=now, root=root.root)
+
+    def _raise_high_water(self, through: str) -> None:
         shard = through.rsplit("/", 3)[0]
         mark = self._high_water.get(shard)
         if mark is None or position(mark) < position(through):
             self._high_water[shard] = through
+
+    def add_repeat(self, fingerprint: str, shard: str, first: str, last: str, events: int, now: float) -> Repeat:
+        held = self._fingerprints.get(fingerprint)
+        if held is None or held.incident is None or not held.incident.open:
+            return Repeat(None)
+        counted = held.counted.get(shard)
+        if counted is not None and position(counted) >= position(first):
+            return Repeat(held.incident, counted_through=counted)
+        held.counted[shard] = last
+        held.incident = replace(held.incident, count=held.incident.count + events,
+                                last_seen=max(held.incident.last_seen, now))
+        return Repeat(held.incident)
+
+    def claim_update(self, fingerprint: str, now: float, interval: float) -> tuple[bool, Incident | None]:
+        held = self._fingerprints.get(fingerprint)
+        incident = held.incident if held is not None else None
+        if held is None or incident is None or not incident.open or incident.ts is None:
+            return False, incident
+        if now - incident.shown_at < interval or incident.shown_count >= incident.count:
+            return False, incident
+        held.incident = replace(incident, shown_count=incident.count, shown_at=now)
+        return True, held.incident
+
+    def claim_quiet(self, fingerprint: str, now: float, after: float) -> tuple[bool, Incident | None]:
+        held = self._fingerprints.get(fingerprint)
+        incident = held.incident if held is not None else None
+        if held is None or incident is None or not incident.open or incident.ts is None:
+            return False, incident
+        if now - incident.last_seen < after:
+            return False, incident
+        held.until = now
+        held.incident = replace(incident, open=False, shown_count=incident.count, shown_at=now)
+        return True, held.incident
+
+    def claim_sample(self, fingerprint: str, now: float, per_minute: int) -> bool:
+        held = self._fingerprints.get(fingerprint)
+        minute = int(now // 60)
+        if held is None or held.samples[minute] >= per_minute:
+            return False
+        held.samples[minute] += 1
+        return True
+
+    def add_to_digest(self, bucket: str, key: str, through: str, lines: Mapping[DigestLine, int],
+                      now: float) -> tuple[Added, str | None]:
+        send = self._sends.get(key)
+        if send is not None and send.ended is not None:
+            return Added.ALREADY, send.ended.bucket
+        counts, sealed = self._digests.setdefault(bucket, (Counter(), False))
+        if sealed:
+            return Added.SEALED, None
+        counts.update(lines)
+        self._sends[key] = _Send("done", "", now, Ended(through, bucket=bucket))
+        self._raise_high_water(through)
+        return Added.ADDED, bucket
+
+    def seal_digest(self, bucket: str) -> DigestContents:
+        counts, _ = self._digests.get(bucket, (Counter(), True))
+        self._digests[bucket] = (counts, True)
+        return DigestContents(dict(counts))

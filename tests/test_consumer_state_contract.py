@@ -1,0 +1,280 @@
+"""One contract for both AlertStates: ``MemoryState`` and ``DynamoState`` against the local moto emulator
+(the session's, tests/conftest.py), each test run over both.
+
+Several "processes" (``new_state()``) share one store: for DynamoState each has its own client and local cache
+over one table; MemoryState is one object. Times are injected, so nothing waits for a real minute. At the end, what
+only DynamoDB has: the table's shape, concurrent writers, and the round trips one alert costs.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from consumer.state import Added, AlertState, Begun, Claim, Incident, Verdict
+from consumer.state.dynamodb import DynamoState, ensure_table
+from consumer.state.memory import MemoryState
+from tests.emulator import make_client
+
+LIMIT = 5
+WINDOW = 60.0
+DEDUP = 300.0
+STALE = 90.0
+BASE = float(int(time.time()) // 60 * 60)  # realistic epoch seconds (TTLs in the future), on a minute
+SHARD = "shardId-000000000007"
+
+NewState = Callable[[], AlertState]
+
+
+@pytest.fixture
+def endpoint(emulator_url: str) -> str:
+    return emulator_url
+
+
+def new_table(endpoint: str) -> str:
+    name = f"cali-test-{uuid.uuid4().hex[:8]}-state"
+    ensure_table(make_client(endpoint), name)
+    return name
+
+
+@pytest.fixture(params=["memory", "dynamodb"])
+def new_state(request: pytest.FixtureRequest) -> NewState:
+    if request.param == "memory":
+        shared = MemoryState(LIMIT, WINDOW)
+        return lambda: shared
+    endpoint = request.getfixturevalue("endpoint")
+    table = new_table(endpoint)
+    return lambda: DynamoState(make_client(endpoint), table, LIMIT, WINDOW)
+
+
+def claim(key: str, now: float, slot: int, *, owner: str = "p1", fingerprint: str | None = None,
+          incident_events: int = 0, through: str = "") -> Claim:
+    return Claim(key=key, owner=owner, now=now, budget="main", slot=slot, stale_after=STALE, fingerprint=fingerprint,
+                 dedup_window=DEDUP, incident_events=incident_events, shard=SHARD, through=through or key)
+
+
+def begin(state: AlertState, key: str, now: float, **kwargs: Any) -> Begun:
+    """Decide and begin as the alerter does: a free slot from the view, again after a conflict."""
+    for _ in range(LIMIT + 2):
+        slot = state.view("main", kwargs.get("fingerprint") or "", now, key).free_slot
+        if slot is None:
+            return Begun(Verdict.CONFLICT)
+        begun = state.begin(claim(key, now, slot, **kwargs))
+        if begun.verdict is not Verdict.CONFLICT or kwargs.get("fingerprint"):
+            return begun
+    return Begun(Verdict.CONFLICT)
+
+
+def key(n: int) -> str:
+    return f"{SHARD}/{n}/0/0"
+
+
+# -- the budget ---------------------------------------------------------------------------------------------------
+
+
+def test_no_more_than_the_limit_in_any_window_across_processes(new_state: NewState) -> None:
+    """A send attempt every 7 s from alternating processes for 10 minutes: sliding window, budget used."""
+    states = [new_state(), new_state()]
+    sent = []
+    for i, t in enumerate(range(0, 600, 7)):
+        if begin(states[i % 2], key(i), BASE + t).verdict is Verdict.TAKEN:
+            sent.append(BASE + t)
+    for t in sent:
+        assert sum(1 for u in sent if t <= u < t + WINDOW) <= LIMIT
+    assert len(sent) == 50
+
+
+def test_a_spent_budget_is_known_without_asking(new_state: NewState) -> None:
+    state = new_state()
+    for i in range(LIMIT):
+        assert begin(state, key(i), BASE + i).verdict is Verdict.TAKEN
+    assert begin(state, key(9), BASE + 10).verdict is Verdict.CONFLICT
+    assert state.view("main", "", BASE + 59.9).free_slot is None
+    assert state.view("main", "", BASE + 60.0).free_slot is not None  # the first send left the window
+    assert state.view("warn", "", BASE + 10).free_slot is not None  # another destination, another budget
+
+
+# -- fingerprints ---------------------------------------------------------------------------------------------------
+
+
+def test_a_fingerprint_is_exclusive_within_the_dedup_window(new_state: NewState) -> None:
+    a, b = new_state(), new_state()
+    assert begin(a, key(1), BASE, fingerprint="fp").verdict is Verdict.TAKEN
+    assert begin(b, key(2), BASE + 1, fingerprint="fp").verdict is Verdict.CONFLICT
+    assert b.view("main", "fp", BASE + 1, key(2)).fingerprint_open is True  # learned from the refusal
+    assert begin(b, key(3), BASE + DEDUP, fingerprint="fp").verdict is Verdict.TAKEN  # the window passed
+
+
+def test_the_owner_gets_its_claim_back_and_a_refusal_releases_it(new_state: NewState) -> None:
+    a, b = new_state(), new_state()
+    assert begin(a, key(1), BASE, fingerprint="fp").verdict is Verdict.TAKEN
+    assert b.view("main", "fp", BASE + 1, key(1)).fingerprint_open is False  # its own key: a re-read
+    a.end(key(1), "p1", BASE + 1, key(1), refused=True, release="fp")
+    assert begin(b, key(2), BASE + 2, fingerprint="fp").verdict is Verdict.TAKEN  # released: free again
+
+
+# -- send records ---------------------------------------------------------------------------------------------------
+
+
+def test_an_ended_message_says_what_it_covered(new_state: NewState) -> None:
+    a, b = new_state(), new_state()
+    assert begin(a, key(5), BASE).verdict is Verdict.TAKEN
+    a.end(key(5), "p1", BASE + 1, key(8))
+    again = begin(b, key(5), BASE + 2, owner="p2")
+    assert again.verdict is Verdict.ENDED
+    assert again.ended is not None and again.ended.through == key(8)
+    delivered = b.delivered(key(5))
+    assert delivered is not None and (delivered.through, delivered.refused) == (key(8), False)
+    assert b.delivered(key(6)) is None
+
+
+def test_a_live_send_claim_is_respected_and_a_stale_one_taken_over(new_state: NewState) -> None:
+    a, b = new_state(), new_state()
+    assert begin(a, key(1), BASE).verdict is Verdict.TAKEN
+    a.keep_sending(key(1), "p1", BASE + 50)
+    assert begin(b, key(1), BASE + 50 + STALE - 1, owner="p2").verdict is Verdict.BUSY
+    taken = begin(b, key(1), BASE + 50 + STALE + 1, owner="p2")
+    assert (taken.verdict, taken.takeover) == (Verdict.TAKEN, True)  # the first attempt's outcome is unknown
+
+
+def test_the_high_water_mark_only_rises(new_state: NewState) -> None:
+    a, b = new_state(), new_state()
+    assert a.ended_through(SHARD) is None
+    a.end(key(9), "p1", BASE, f"{SHARD}/9/0/2")
+    a.end(key(3), "p1", BASE, key(4))  # an older message ending late: no step back
+    assert b.ended_through(SHARD) == f"{SHARD}/9/0/2"
+    a.end(key(100), "p1", BASE, key(100))  # 100 > 9 as numbers, not as strings
+    assert b.ended_through(SHARD) == key(100)
+
+
+# -- digests --------------------------------------------------------------------------------------------------------
+
+
+def test_one_digest_bucket_collects_from_every_process_once(new_state: NewState) -> None:
+    a, b = new_state(), new_state()
+    line_a, line_b = ("ERROR", "pay", "db timeout after <n>ms"), ("WARN", "auth", "slow")
+    assert a.add_to_digest("main#1", key(1), key(2), {line_a: 2}, BASE) == (Added.ADDED, "main#1")
+    assert b.add_to_digest("main#1", f"{SHARD}x/1/0/0", f"{SHARD}x/3/0/0", {line_a: 1, line_b: 4}, BASE) == \
+        (Added.ADDED, "main#1")
+    assert a.add_to_digest("main#1", key(1), key(2), {line_a: 2}, BASE + 1) == (Added.ALREADY, "main#1")
+    assert a.ended_through(SHARD) == key(2)  # a contribution ended those events as far as a re-read goes
+    delivered = b.delivered(key(1))
+    assert delivered is not None and delivered.bucket == "main#1"
+    contents = b.seal_digest("main#1")
+    assert (contents.lines, contents.total) == ({line_a: 3, line_b: 4}, 7)
+    assert a.add_to_digest("main#1", key(7), key(7), {line_a: 1}, BASE + 2) == (Added.SEALED, None)
+    assert b.seal_digest("main#1").total == 7  # sealing again reads the same
+
+
+# -- Web API incidents ----------------------------------------------------------------------------------------------
+
+
+def open_incident(state: AlertState, count: int = 2) -> None:
+    assert begin(state, key(1), BASE, fingerprint="fp", incident_events=count, through=key(2)).verdict is Verdict.TAKEN
+    state.end(key(1), "p1", BASE, key(2), root=Incident("fp", count, BASE, "C1", "1.000100", shown_count=count,
+                                                         root='{"text": "root"}'))
+
+
+def test_repeats_count_into_the_open_incident_once(new_state: NewState) -> None:
+    a, b = new_state(), new_state()
+    open_incident(a)
+    assert b.view("main", "fp", BASE + 1, key(3)).fingerprint_open is (not isinstance(b, DynamoState))
+    repeat = b.add_repeat("fp", SHARD, key(3), key(5), 3, BASE + 1)
+    assert repeat.incident is not None and repeat.counted_through is None
+    assert (repeat.incident.count, repeat.incident.ts, repeat.incident.channel) == (5, "1.000100", "C1")
+    assert b.view("main", "fp", BASE + 1, key(6)).fingerprint_open is True
+    again = a.add_repeat("fp", SHARD, key(4), key(6), 3, BASE + 2)  # a re-read overlapping what was counted
+    assert (again.counted_through, again.incident and again.incident.count) == (key(5), 5)
+    other_shard = a.add_repeat("fp", "shardId-000000000008", "shardId-000000000008/1/0/0",
+                               "shardId-000000000008/1/0/0", 1, BASE + 2)
+    assert other_shard.incident is not None and other_shard.incident.count == 6
+    assert a.add_repeat("nope", SHARD, key(9), key(9), 1, BASE).incident is None  # no open incident
+
+
+def test_updates_are_coalesced_per_interval(new_state: NewState) -> None:
+    a, b = new_state(), new_state()
+    open_incident(a)
+    assert a.claim_update("fp", BASE + 20, 10.0)[0] is False  # nothing new to show
+    b.add_repeat("fp", SHARD, key(3), key(3), 1, BASE + 3)
+    claimed, incident = a.claim_update("fp", BASE + 5, 10.0)
+    assert claimed is False and incident is not None and incident.shown_count < incident.count  # too soon
+    claimed, incident = a.claim_update("fp", BASE + 10, 10.0)
+    assert claimed is True and incident is not None and (incident.shown_count, incident.count) == (3, 3)
+    assert incident.root == '{"text": "root"}'
+    assert b.claim_update("fp", BASE + 30, 10.0)[0] is False  # shown already
+
+
+def test_an_incident_goes_quiet_and_a_repeat_then_opens_a_new_one(new_state: NewState) -> None:
+    a, b = new_state(), new_state()
+    open_incident(a)
+    b.add_repeat("fp", SHARD, key(3), key(3), 1, BASE + 100)
+    assert a.claim_quiet("fp", BASE + 100 + 899, 900.0)[0] is False
+    claimed, incident = a.claim_quiet("fp", BASE + 100 + 900, 900.0)
+    assert claimed is True and incident is not None and (incident.open, incident.count) == (False, 3)
+    assert b.claim_quiet("fp", BASE + 1100, 900.0)[0] is False  # once
+    assert b.add_repeat("fp", SHARD, key(4), key(4), 1, BASE + 1100).incident is None
+    reopened = begin(b, key(4), BASE + 1100, fingerprint="fp", incident_events=1, owner="p2")
+    assert reopened.verdict is Verdict.TAKEN
+
+
+def test_thread_samples_are_bounded_per_minute(new_state: NewState) -> None:
+    a, b = new_state(), new_state()
+    open_incident(a)
+    assert [a.claim_sample("fp", BASE + 1, 3), b.claim_sample("fp", BASE + 2, 3), a.claim_sample("fp", BASE + 3, 3),
+            b.claim_sample("fp", BASE + 4, 3)] == [True, True, True, False]
+    assert a.claim_sample("fp", BASE + 60, 3) is True  # the next minute
+
+
+# -- what only DynamoDB has -------------------------------------------------------------------------------------
+
+
+def test_ensure_table_creates_the_declared_table_once(endpoint: str) -> None:
+    table = new_table(endpoint)
+    db = make_client(endpoint)
+    described = db.describe_table(TableName=table)["Table"]
+    assert described["KeySchema"] == [{"AttributeName": "pk", "KeyType": "HASH"}]
+    assert described["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
+    ttl = db.describe_time_to_live(TableName=table)["TimeToLiveDescription"]
+    assert (ttl["TimeToLiveStatus"], ttl["AttributeName"]) == ("ENABLED", "expires_at")
+    ensure_table(make_client(endpoint), table)  # already there: no error
+
+
+def test_concurrent_processes_never_exceed_the_budget(endpoint: str) -> None:
+    table = new_table(endpoint)
+    states = [DynamoState(make_client(endpoint), table, LIMIT, WINDOW) for _ in range(8)]
+    barrier = threading.Barrier(len(states))
+    results: list[Verdict | BaseException] = [Verdict.CONFLICT] * len(states)
+
+    def worker(index: int) -> None:
+        try:
+            barrier.wait(timeout=30)
+            results[index] = begin(states[index], key(index), BASE + index * 0.001).verdict
+        except BaseException as exc:  # surfaced below
+            results[index] = exc
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(len(states))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert [r for r in results if isinstance(r, BaseException)] == []
+    assert results.count(Verdict.TAKEN) == LIMIT
+
+
+def test_one_alert_costs_two_round_trips(endpoint: str) -> None:
+    client = make_client(endpoint)
+    calls: list[str] = []
+    client.meta.events.register("before-send.dynamodb.*", lambda request, **_: calls.append(
+        request.headers.get("X-Amz-Target", b"").decode().rsplit(".", 1)[-1]))
+    state = DynamoState(client, new_table(endpoint), LIMIT, WINDOW)
+    assert begin(state, key(1), BASE, fingerprint="fp").verdict is Verdict.TAKEN
+    state.end(key(1), "p1", BASE + 1, key(1))
+    assert calls == ["TransactWriteItems", "TransactWriteItems"]
+    calls.clear()
+    assert state.add_to_digest("main#1", key(2), key(2), {("ERROR", "a", "b"): 1}, BASE) == (Added.ADDED, "main#1")
+    assert calls == ["TransactWriteItems"]
