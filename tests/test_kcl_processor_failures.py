@@ -20,11 +20,11 @@ from amazon_kclpy import kcl
 from botocore.exceptions import ClientError
 
 from consumer.alerter import Alerter
+from consumer.deliver.slack import Posted
 from consumer.errors import RetryableDelivery
 from consumer.health import read_heartbeats
 from consumer.kcl.processor import EXIT_ON_FAILURE, AlertRecordProcessor
 from consumer.model import Level
-from consumer.deliver.slack import Posted
 from consumer.state import Begun, Claim
 from consumer.state.memory import MemoryState
 from tests.test_kcl_transcript import (
