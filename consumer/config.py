@@ -54,6 +54,11 @@ class Settings:
     display_timezone: str
     slack_webhook_url: Secret | None
     slack_webhook_url_warn: Secret | None
+    slack_bot_token: Secret | None  # set: Web API mode (incidents, threads, updates in place); unset: webhook mode
+    slack_channel: str  # Web API mode: the default channel (a name or, on real Slack, preferably its C-id)
+    slack_api_url: str | None  # Web API base URL (the local receiver in local mode and tests); None: Slack's own
+    update_interval_seconds: float  # Web API: at most one update of an incident's root per this interval
+    resolve_after_seconds: float  # Web API: an incident without repeats for this long is updated to "quiet"
     slack_receiver_port: int
     tls_port: int
     resources: str  # local mode creates its AWS resources with "python" (default) or "terraform" (terraform/localstack)
@@ -71,6 +76,10 @@ class Settings:
     silence_refresh_seconds: float
     operator: str  # who runs a CLI command (a silence's author): CALI_OPERATOR, else USER
     aws_keys: tuple[str, Secret] | None  # AWS_ACCESS_KEY_ID + AWS_SECRET_ACCESS_KEY; None: boto3's own chain
+
+    @property
+    def web_api(self) -> bool:
+        return self.slack_bot_token is not None
 
     @property
     def state_table(self) -> str:
@@ -168,6 +177,15 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     except (ZoneInfoNotFoundError, ValueError):
         raise ConfigError(f"CALI_DISPLAY_TIMEZONE {timezone!r} is not a known time zone") from None
     worker_id = get("CALI_WORKER_ID") or f"cali-{socket.gethostname()}"
+    token = Secret(get("SLACK_BOT_TOKEN")) if get("SLACK_BOT_TOKEN") else None
+    channel = get("SLACK_CHANNEL")
+    if token is not None and not channel:
+        raise ConfigError("SLACK_BOT_TOKEN is set but SLACK_CHANNEL is not: name the channel alerts go to")
+    api_url = get("SLACK_API_URL")
+    if api_url and not _is_http_url(api_url):
+        raise ConfigError(f"SLACK_API_URL must be an http(s) URL ending in /api/, got {api_url!r}")
+    if api_url and not api_url.endswith("/"):
+        api_url += "/"
     routes = _routes(get("CALI_ROUTES_FILE"), throttle)
     webhooks = {name: Secret(get(name)) for name in {r.webhook for r in routes.all if r.webhook} if get(name)}
     return Settings(
@@ -182,6 +200,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         display_timezone=timezone,
         slack_webhook_url=webhook("SLACK_WEBHOOK_URL"),
         slack_webhook_url_warn=webhook("SLACK_WEBHOOK_URL_WARN"),
+        slack_bot_token=token,
+        slack_channel=channel,
+        slack_api_url=api_url or None,
+        update_interval_seconds=float(number("CALI_UPDATE_INTERVAL_SECONDS", "10", float)),
+        resolve_after_seconds=float(number("CALI_RESOLVE_AFTER_SECONDS", "900", float)),
         slack_receiver_port=port("SLACK_RECEIVER_PORT", "4580"),
         tls_port=port("CALI_TLS_PORT", "4567"),
         resources=_choice("CALI_RESOURCES", get("CALI_RESOURCES") or "python", ("python", "terraform")),

@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from consumer.alerter import Alerter, RecordIn
+from consumer.decision import Mode
 from consumer.deliver.slack import Posted
 from consumer.errors import PermanentDelivery, RetryableDelivery
 from consumer.model import Level, LogEvent
@@ -651,3 +652,135 @@ def test_a_re_read_skips_only_the_events_the_earlier_alert_covered() -> None:
     stats = again.alerter.stats
     assert (stats.already_delivered, stats.alerts_sent, again.alerter.held) == (1, 0, 1)
     assert again.main.texts == []
+
+
+# -- Web API mode: incidents ------------------------------------------------------------------------------------
+
+
+class ThreadedSender(RecordingSender):
+    """The Web API edge: posts return a channel and ts; updates and thread replies are recorded."""
+
+    def __init__(self, name: str = "main") -> None:
+        super().__init__(name)
+        self.updates: list[tuple[str | None, dict[str, Any]]] = []
+        self.replies: list[tuple[str | None, dict[str, Any]]] = []
+        self.keys: list[str] = []
+        self.uncertain_calls: list[bool] = []
+
+    def post(self, payload: Mapping[str, Any], *, key: str = "", since: float = 0.0,
+             uncertain: bool = False) -> Posted:
+        self.uncertain_calls.append(uncertain)
+        super().post(payload)
+        self.keys.append(key)
+        return Posted("C0CALI", f"{1000 + len(self.payloads)}.000100")
+
+    def update(self, posted: Posted, payload: Mapping[str, Any]) -> None:
+        self.updates.append((posted.ts, json.loads(json.dumps(payload))))
+
+    def reply(self, posted: Posted, payload: Mapping[str, Any], *, key: str = "") -> None:
+        self.replies.append((posted.ts, json.loads(json.dumps(payload))))
+
+
+def web_api_rig(limit: int = 5, **kwargs: Any) -> tuple[Rig, ThreadedSender]:
+    sender = ThreadedSender()
+    rig = Rig({Level.ERROR: sender}, limit=limit)
+    rig.alerter = Alerter(levels=frozenset({"ERROR", "WARN"}), state=rig.state, senders={Level.ERROR: sender},
+                          display_tz=SEOUL, clock=rig.clock, sleep=rig.sleep, mode=Mode.WEB_API,
+                          update_interval=10.0, resolve_after=900.0, **kwargs)
+    return rig, sender
+
+
+def test_web_api_one_root_per_problem_and_repeats_update_its_count() -> None:
+    rig, sender = web_api_rig()
+    rig.batch(*(event("ERROR", "pay", f"db timeout after {ms}ms") for ms in (30, 40)))
+    assert sender.texts == ["[ERROR] pay: db timeout after 30ms (x2)"]
+    rig.clock.advance(3.0)
+    rig.batch(*(event("ERROR", "pay", f"db timeout after {ms}ms") for ms in (50, 60, 70)))
+    assert len(sender.payloads) == 1  # no new message: a counted repeat
+    assert sender.updates == []  # the root was posted 3 s ago: the update waits for the interval
+    stats = rig.alerter.stats
+    assert (stats.alerted_events, stats.repeat_events, stats.decisions) == (2, 3, {"alert": 2, "repeat": 3})
+    rig.clock.advance(7.0)
+    rig.alerter.tick()
+    assert len(sender.updates) == 1
+    ts, update = sender.updates[0]
+    assert ts == "1001.000100"
+    assert update["text"].startswith("[ERROR] pay: db timeout after 30ms (x5)")
+    assert "Seen 5 times" in json.dumps(update)
+    rig.alerter.tick()
+    assert len(sender.updates) == 1  # nothing new: no second update
+    assert ended(rig) == alert_events(rig) == 5
+
+
+def test_web_api_distinct_texts_go_into_the_thread_bounded_per_minute() -> None:
+    rig, sender = web_api_rig()
+    rig.batch(event("ERROR", "pay", "db timeout after 30ms"))
+    rig.batch(*(event("ERROR", "pay", f"db timeout after {ms}ms") for ms in range(100, 110)))
+    assert [payload["text"].split("\n")[0] for _, payload in sender.replies] == [
+        "db timeout after 100ms", "db timeout after 101ms", "db timeout after 102ms"]
+    rig.clock.advance(60.0)
+    rig.batch(event("ERROR", "pay", "db timeout after 100ms"), event("ERROR", "pay", "db timeout after 200ms"))
+    assert len(sender.replies) == 4  # a new minute; the text already sampled is not posted again
+
+
+def test_web_api_quiet_after_the_resolve_time_then_a_new_incident() -> None:
+    rig, sender = web_api_rig()
+    rig.batch(event("ERROR", "pay", "db timeout after 30ms"))
+    rig.clock.advance(899.0)
+    rig.alerter.tick()
+    assert sender.updates == []
+    rig.clock.advance(1.0)
+    rig.alerter.tick()
+    assert len(sender.updates) == 1
+    assert sender.updates[0][1]["text"].startswith("[quiet] [ERROR] pay: db timeout after 30ms")
+    assert "Quiet since" in json.dumps(sender.updates[0][1])
+    rig.clock.advance(5.0)
+    rig.batch(event("ERROR", "pay", "db timeout after 31ms"))  # the problem is back: a new root
+    assert len(sender.payloads) == 2
+
+
+def test_web_api_over_budget_new_problems_go_to_the_digest() -> None:
+    rig, sender = web_api_rig(limit=2)
+    rig.batch(*DISTINCT[:4])
+    assert len(sender.payloads) == 2
+    rig.clock.advance(61.0)
+    rig.alerter.tick()
+    assert sender.texts[-1].startswith("2 more ERROR/WARN in the last minute")
+    assert ended(rig) == alert_events(rig) == 4
+
+
+def test_web_api_a_re_read_counts_nothing_twice() -> None:
+    state = MemoryState(5)
+    first, sender = web_api_rig()
+    first.state = state
+    first.alerter = Alerter(levels=frozenset({"ERROR", "WARN"}), state=state, senders={Level.ERROR: sender},
+                            display_tz=SEOUL, clock=first.clock, sleep=first.sleep, mode=Mode.WEB_API)
+    records = [first.record(event("ERROR", "pay", f"db timeout after {ms}ms")) for ms in (1, 2, 3)]
+    first.alerter.handle_batch(records[:1])
+    first.alerter.handle_batch(records[1:])
+    again = Alerter(levels=frozenset({"ERROR", "WARN"}), state=state, senders={Level.ERROR: sender},
+                    display_tz=SEOUL, clock=first.clock, sleep=first.sleep, mode=Mode.WEB_API)
+    again.handle_batch(records)
+    assert again.stats.already_delivered == 3
+    assert len(sender.payloads) == 1
+    incident = state.add_repeat(fp(event("ERROR", "pay", "db timeout after 1ms")), SHARD, f"{SHARD}/999/0/0",
+                                f"{SHARD}/999/0/0", 0, first.clock.now).incident
+    assert incident is not None and incident.count == 3
+
+
+def test_web_api_a_taken_over_claim_posts_with_the_look_up() -> None:
+    state = MemoryState(5)
+    first, _ = web_api_rig()
+    records = [first.record(DISTINCT[0])]
+    crashing = ThreadedSender()
+    crashing.fail_next(Crash())
+    crashed = Alerter(levels=frozenset({"ERROR", "WARN"}), state=state, senders={Level.ERROR: crashing},
+                      display_tz=SEOUL, clock=first.clock, sleep=first.sleep, mode=Mode.WEB_API)
+    with pytest.raises(Crash):
+        crashed.handle_batch(records)
+    sender = ThreadedSender()
+    again = Alerter(levels=frozenset({"ERROR", "WARN"}), state=state, senders={Level.ERROR: sender},
+                    display_tz=SEOUL, clock=first.clock, sleep=first.sleep, mode=Mode.WEB_API)
+    again.handle_batch(records)  # waits for the dead processor's claim to go stale, then takes it over
+    assert sender.uncertain_calls == [True]  # the outcome of the crashed attempt is unknown: look it up first
+    assert sender.keys == [records[0].shard_id + "/" + records[0].sequence_number + "/0/0"]

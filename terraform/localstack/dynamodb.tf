@@ -1,5 +1,11 @@
-# The consumer's own state (consumer/state/dynamodb.py): the application-wide Slack throttle, claimed alert
-# fingerprints and the record of alerts already sent. Hash key `pk`; items expire through `expires_at`.
+# The consumer's own state (consumer/state/dynamodb.py), shared by every shard and worker. Hash key `pk`; items
+# expire through `expires_at`. One table, items by prefix:
+#   budget#<destination>#<slot>   the alert budget (THROTTLE_MAX_PER_MINUTE slots, each its last send time)
+#   fp#<fingerprint>              the dedup claim (webhook mode) or the incident (Web API mode: root channel/ts,
+#                                 counts, open|quiet, per-shard positions counted, thread samples per minute)
+#   sent#<event key>              one message's send claim and record (idempotency across re-reads)
+#   digest#<destination>#<n>      the application-wide digest of interval n (counts per service and template)
+#   hwm#<shard>                   the shard's high-water mark of ended events
 resource "aws_dynamodb_table" "state" {
   name         = "${var.app_name}-state"
   billing_mode = "PAY_PER_REQUEST"

@@ -1,0 +1,93 @@
+"""``python -m consumer``'s wiring: every setting reaches the object that uses it, in both Slack modes; a refused
+bot token ends the child with one line and exit code 2."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from consumer.__main__ import build_processor
+from consumer.alerter import Alerter
+from consumer.config import Secret, load_settings
+from consumer.decision import Mode
+from consumer.deliver.slack import SlackWebhook
+from consumer.deliver.webapi import SlackWebApi
+from consumer.model import Level
+from consumer.state.dynamodb import DynamoState
+from slack_receiver import ReceiverServer, ReceiverSettings, running
+
+REPO = Path(__file__).resolve().parents[1]
+TOKEN = "xoxb-wiring-test"
+
+
+@pytest.fixture
+def receiver() -> Iterator[ReceiverServer]:
+    with running(settings=ReceiverSettings(token=Secret(TOKEN), channels=("cali-wiring",))) as server:
+        yield server
+
+
+def environment(**overrides: str) -> dict[str, str]:
+    """Every consumer setting at a value no default has."""
+    return {
+        "LOCALSTACK_ENDPOINT": "http://127.0.0.1:9", "AWS_REGION": "eu-west-3", "CALI_APP_NAME": "wired-app",
+        "CALI_WORKER_ID": "wired-worker", "CALI_ALERT_LEVELS": "ERROR", "THROTTLE_MAX_PER_MINUTE": "17",
+        "CALI_DISPLAY_TIMEZONE": "Europe/Paris", "CALI_CHECKPOINT_INTERVAL_SECONDS": "7.5",
+        "CALI_DEDUP_WINDOW_SECONDS": "123", "CALI_DIGEST_INTERVAL_SECONDS": "45",
+        "CALI_UPDATE_INTERVAL_SECONDS": "3.5", "CALI_RESOLVE_AFTER_SECONDS": "77", "CALI_HEALTH_DIR": "/tmp/wired",
+        "SLACK_WEBHOOK_URL": "http://127.0.0.1:9/services/main", "SLACK_WEBHOOK_URL_WARN": "http://127.0.0.1:9/w",
+        "CALI_ROUTES_FILE": "none", "LOG_LEVEL": "INFO", **overrides,
+    }
+
+
+def alerter_of(env: dict[str, str]) -> Alerter:
+    processor = build_processor(load_settings(env))
+    processor.initialize(SimpleNamespace(shard_id="shardId-000000000003", sequence_number="TRIM_HORIZON"))
+    assert processor.alerter is not None
+    assert (processor._interval, processor._health_dir) == (7.5, Path("/tmp/wired"))
+    return processor.alerter
+
+
+def test_every_setting_reaches_its_object_in_webhook_mode() -> None:
+    alerter = alerter_of(environment())
+    assert (alerter._levels, alerter._dedup_window, alerter._digest_interval) == ({"ERROR"}, 123.0, 45.0)
+    assert (alerter._mode, alerter._update_interval, alerter._resolve_after) == (Mode.WEBHOOK, 3.5, 77.0)
+    assert str(alerter._tz) == "Europe/Paris"
+    assert alerter._owner.startswith("wired-worker/shardId-000000000003/")
+    state = alerter._state
+    assert isinstance(state, DynamoState)
+    assert (state._table, state._limit) == ("wired-app-state", 17)
+    client: Any = state._client
+    assert (client.meta.region_name, client.meta.endpoint_url) == ("eu-west-3", "http://127.0.0.1:9")
+    main, warn = alerter._senders[Level.ERROR], alerter._senders[Level.WARN]
+    assert isinstance(main, SlackWebhook) and isinstance(warn, SlackWebhook)
+    assert (main._url.value, warn._url.value) == ("http://127.0.0.1:9/services/main", "http://127.0.0.1:9/w")
+
+
+def test_every_setting_reaches_its_object_in_web_api_mode(receiver: ReceiverServer) -> None:
+    alerter = alerter_of(environment(SLACK_BOT_TOKEN=TOKEN, SLACK_CHANNEL="cali-wiring",
+                                     SLACK_API_URL=receiver.url + "/api/"))
+    assert alerter._mode is Mode.WEB_API
+    sender = alerter._senders[Level.ERROR]
+    assert isinstance(sender, SlackWebApi) and alerter._senders[Level.WARN] is sender
+    assert (sender._channel, sender._token.value, sender._calls.base_url) == (
+        "cali-wiring", TOKEN, receiver.url + "/api/")
+
+
+def test_a_refused_bot_token_is_one_line_and_exit_code_2(receiver: ReceiverServer) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "CALI_"))}
+    env.update(environment(SLACK_BOT_TOKEN="xoxb-not-this-one", SLACK_CHANNEL="cali-wiring",
+                           SLACK_API_URL=receiver.url + "/api/"))
+    done = subprocess.run([sys.executable, "-m", "consumer"], cwd=REPO, env=env, input="", capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines()[-1] == \
+        "cali consumer: SLACK_BOT_TOKEN was refused by Slack's auth.test (invalid_auth)"
+    assert "Traceback" not in done.stderr
+    assert done.stdout == ""  # the KCL protocol channel stays clean
