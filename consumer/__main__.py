@@ -71,7 +71,7 @@ def build_processor(settings: Settings) -> AlertRecordProcessor:
                        sleep=time.sleep, dedup_window=settings.dedup_window_seconds,
                        digest_interval=settings.digest_interval_seconds, mode=mode,
                        update_interval=settings.update_interval_seconds,
-                       resolve_after=settings.resolve_after_seconds,
+                       resolve_after=settings.resolve_after_seconds, send_stale_after=settings.send_stale_seconds,
                        owner=f"{settings.worker_id}/{shard_id}/{os.getpid()}")
 
     return AlertRecordProcessor(make_alerter, clock=time.monotonic,

@@ -21,6 +21,7 @@ from consumer.errors import ConfigError
 from consumer.model import Level
 from consumer.pipeline.levels import normalise_level
 from consumer.routes import Routes, default_only, load_routes
+from consumer.timing import SEND_STALE_SECONDS
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_ENV_FILE = REPO_ROOT / ".env"
@@ -59,6 +60,7 @@ class Settings:
     slack_api_url: str | None  # Web API base URL (the local receiver in local mode and tests); None: Slack's own
     update_interval_seconds: float  # Web API: at most one update of an incident's root per this interval
     resolve_after_seconds: float  # Web API: an incident without repeats for this long is updated to "quiet"
+    send_stale_seconds: float  # a send claim older than this belongs to a dead processor (tests shorten it)
     slack_receiver_port: int
     tls_port: int
     resources: str  # local mode creates its AWS resources with "python" (default) or "terraform" (terraform/localstack)
@@ -205,6 +207,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         slack_api_url=api_url or None,
         update_interval_seconds=float(number("CALI_UPDATE_INTERVAL_SECONDS", "10", float)),
         resolve_after_seconds=float(number("CALI_RESOLVE_AFTER_SECONDS", "900", float)),
+        send_stale_seconds=float(number("CALI_SEND_STALE_SECONDS", str(SEND_STALE_SECONDS), float)),
         slack_receiver_port=port("SLACK_RECEIVER_PORT", "4580"),
         tls_port=port("CALI_TLS_PORT", "4567"),
         resources=_choice("CALI_RESOURCES", get("CALI_RESOURCES") or "python", ("python", "terraform")),

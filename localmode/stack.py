@@ -21,6 +21,7 @@ from localmode.endpoint import Found, host_port, probe
 from localmode.preflight import Port, StartError
 from localmode.resources import ensure_silences_table, ensure_stream, seed_leases
 from localmode.supervisor import Child, Supervisor, port_open, wait_until
+from slack_receiver.settings import load_receiver_settings
 
 log = logging.getLogger("cali.stack")
 
@@ -135,10 +136,24 @@ class Stack:
         shutil.rmtree(self.fluent_bit_env()["FLUENT_BIT_STORAGE"], ignore_errors=True)
         (self.run_dir / "slack-messages.jsonl").unlink(missing_ok=True)
 
+    def slack_mode(self) -> str:
+        """Which Slack local mode talks to, from the environment:
+        - SLACK_BOT_TOKEN set to the local receiver's token (SLACK_RECEIVER_TOKEN, default xoxb-cali-local) and no
+          SLACK_API_URL: the Web API of the local receiver ("local web api");
+        - SLACK_BOT_TOKEN set otherwise: that Web API (Slack's own, or SLACK_API_URL) ("web api");
+        - SLACK_WEBHOOK_URL set: that webhook ("webhook");
+        - neither: the local receiver's incoming webhook ("local webhook", the default)."""
+        token = self.env.get("SLACK_BOT_TOKEN", "").strip()
+        if token:
+            local = load_receiver_settings(self.env).token.value
+            return "local web api" if token == local and not self.env.get("SLACK_API_URL", "").strip() else "web api"
+        return "webhook" if self.env.get("SLACK_WEBHOOK_URL", "").strip() else "local webhook"
+
     def start_receiver(self) -> Child | None:
-        """The local Slack receiver, unless SLACK_WEBHOOK_URL points at a real webhook."""
-        if self.settings.slack_webhook_url is not None:
-            log.info("alerts go to the configured SLACK_WEBHOOK_URL")
+        """The local Slack receiver, unless alerts go to a real Slack (see ``slack_mode``)."""
+        mode = self.slack_mode()
+        if not mode.startswith("local"):
+            log.info("alerts go to the configured %s", "SLACK_WEBHOOK_URL" if mode == "webhook" else "Slack Web API")
             return None
         port = self.settings.slack_receiver_port
         child = self.supervisor.start("slack-receiver", [sys.executable, "-m", "slack_receiver", "--host",
@@ -146,9 +161,14 @@ class Stack:
                                                          str(self.run_dir / "slack-messages.jsonl")], self.env,
                                       restart=True)
         wait_until(lambda: _http_ok(f"http://127.0.0.1:{port}/healthz"), 15, "slack receiver", alive=child.alive)
-        self.env["SLACK_WEBHOOK_URL"] = f"http://127.0.0.1:{port}{WEBHOOK_PATH}"
-        log.info("local Slack receiver: http://127.0.0.1:%d/ (messages in %s)", port,
-                 self.run_dir / "slack-messages.jsonl")
+        if mode == "local web api":
+            self.env["SLACK_API_URL"] = f"http://127.0.0.1:{port}/api/"
+            if not self.env.get("SLACK_CHANNEL", "").strip():
+                self.env["SLACK_CHANNEL"] = load_receiver_settings(self.env).channels[0]
+        else:
+            self.env["SLACK_WEBHOOK_URL"] = f"http://127.0.0.1:{port}{WEBHOOK_PATH}"
+        log.info("local Slack receiver (%s): http://127.0.0.1:%d/ (messages in %s)", mode.removeprefix("local "),
+                 port, self.run_dir / "slack-messages.jsonl")
         return child
 
     def start_daemon(self, worker_id: str | None = None, overrides: dict[str, str] | None = None) -> Child:
