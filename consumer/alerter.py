@@ -320,7 +320,7 @@ class Alerter:
             payload = incident_payload(base, group.count, self._seen(group.last, now), self._tz)
         else:
             payload = render_alert(group.first, self._tz, repeat=group.count)
-        posted = self._deliver(payload, sender, key, since=now, uncertain=begun.takeover)
+        posted = self._deliver(payload, sender, key, since=begun.since or now, uncertain=begun.takeover)
         if posted is None:
             self._state.end(key, self._owner, self._clock(), through, refused=True, release=fp)
             self.stats.dropped["slack_permanent_error"] += group.count
@@ -486,8 +486,8 @@ class Alerter:
         contents = self._state.seal_digest(bucket)
         self._not_before[pending.destination] = max(self._not_before.get(pending.destination, 0), pending.index + 1)
         sender = self._by_name[pending.destination]
-        posted = self._deliver(render_digest(contents.lines, self._digest_interval), sender, key, since=now,
-                               uncertain=begun.takeover)
+        posted = self._deliver(render_digest(contents.lines, self._digest_interval), sender, key,
+                               since=begun.since or now, uncertain=begun.takeover)
         self._state.end(key, self._owner, self._clock(), None, refused=posted is None)
         if posted is not None:
             self.stats.digests_sent += 1

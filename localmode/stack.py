@@ -35,10 +35,14 @@ class Stack:
     keep_state: bool = False  # the emulator saves its state under run_dir/state and restores it at start
     supervisor: Supervisor = field(init=False)
     uses_moto: bool = field(init=False, default=True)
+    slack_mode: str = field(init=False, default="")
 
     def __post_init__(self) -> None:
         self.env.setdefault("CALI_PYTHON", sys.executable)
         self.supervisor = Supervisor(self.run_dir / "logs")
+        self.slack_mode = self._slack_mode()  # once: starting the receiver sets the URLs it decides on
+        if self.slack_mode == "local web api" and not self.env.get("SLACK_CHANNEL", "").strip():
+            self.env["SLACK_CHANNEL"] = load_receiver_settings(self.env).channels[0]  # the receiver's default
 
     @property
     def settings(self) -> Settings:
@@ -136,7 +140,7 @@ class Stack:
         shutil.rmtree(self.fluent_bit_env()["FLUENT_BIT_STORAGE"], ignore_errors=True)
         (self.run_dir / "slack-messages.jsonl").unlink(missing_ok=True)
 
-    def slack_mode(self) -> str:
+    def _slack_mode(self) -> str:
         """Which Slack local mode talks to, from the environment:
         - SLACK_BOT_TOKEN set to the local receiver's token (SLACK_RECEIVER_TOKEN, default xoxb-cali-local) and no
           SLACK_API_URL: the Web API of the local receiver ("local web api");
@@ -150,8 +154,8 @@ class Stack:
         return "webhook" if self.env.get("SLACK_WEBHOOK_URL", "").strip() else "local webhook"
 
     def start_receiver(self) -> Child | None:
-        """The local Slack receiver, unless alerts go to a real Slack (see ``slack_mode``)."""
-        mode = self.slack_mode()
+        """The local Slack receiver, unless alerts go to a real Slack (see ``_slack_mode``)."""
+        mode = self.slack_mode
         if not mode.startswith("local"):
             log.info("alerts go to the configured %s", "SLACK_WEBHOOK_URL" if mode == "webhook" else "Slack Web API")
             return None
@@ -163,8 +167,6 @@ class Stack:
         wait_until(lambda: _http_ok(f"http://127.0.0.1:{port}/healthz"), 15, "slack receiver", alive=child.alive)
         if mode == "local web api":
             self.env["SLACK_API_URL"] = f"http://127.0.0.1:{port}/api/"
-            if not self.env.get("SLACK_CHANNEL", "").strip():
-                self.env["SLACK_CHANNEL"] = load_receiver_settings(self.env).channels[0]
         else:
             self.env["SLACK_WEBHOOK_URL"] = f"http://127.0.0.1:{port}{WEBHOOK_PATH}"
         log.info("local Slack receiver (%s): http://127.0.0.1:%d/ (messages in %s)", mode.removeprefix("local "),

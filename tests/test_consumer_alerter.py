@@ -666,10 +666,12 @@ class ThreadedSender(RecordingSender):
         self.replies: list[tuple[str | None, dict[str, Any]]] = []
         self.keys: list[str] = []
         self.uncertain_calls: list[bool] = []
+        self.since: list[float] = []
 
     def post(self, payload: Mapping[str, Any], *, key: str = "", since: float = 0.0,
              uncertain: bool = False) -> Posted:
         self.uncertain_calls.append(uncertain)
+        self.since.append(since)
         super().post(payload)
         self.keys.append(key)
         return Posted("C0CALI", f"{1000 + len(self.payloads)}.000100")
@@ -783,4 +785,5 @@ def test_web_api_a_taken_over_claim_posts_with_the_look_up() -> None:
                     display_tz=SEOUL, clock=first.clock, sleep=first.sleep, mode=Mode.WEB_API)
     again.handle_batch(records)  # waits for the dead processor's claim to go stale, then takes it over
     assert sender.uncertain_calls == [True]  # the outcome of the crashed attempt is unknown: look it up first
+    assert sender.since == [FakeClock().now]  # from the crashed attempt's claim on
     assert sender.keys == [records[0].shard_id + "/" + records[0].sequence_number + "/0/0"]

@@ -140,6 +140,9 @@ def test_a_live_send_claim_is_respected_and_a_stale_one_taken_over(new_state: Ne
     assert begin(b, key(1), BASE + 50 + STALE - 1, owner="p2").verdict is Verdict.BUSY
     taken = begin(b, key(1), BASE + 50 + STALE + 1, owner="p2")
     assert (taken.verdict, taken.takeover) == (Verdict.TAKEN, True)  # the first attempt's outcome is unknown
+    assert taken.since == BASE  # look the post up from the first claim on, not from this one
+    again = begin(a, key(1), BASE + 50 + 2 * STALE + 2, owner="p3")
+    assert (again.verdict, again.since) == (Verdict.TAKEN, BASE)
 
 
 def test_the_high_water_mark_only_rises(new_state: NewState) -> None:

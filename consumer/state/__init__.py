@@ -62,6 +62,7 @@ class Begun:
     verdict: Verdict
     ended: Ended | None = None
     takeover: bool = False  # took over a stale claim: an earlier attempt's outcome is unknown
+    since: float | None = None  # on a takeover: when the first claim was taken (look the post up from there)
 
 
 @dataclass(frozen=True)

@@ -206,14 +206,14 @@ class DynamoState:
                     return Begun(Verdict.ENDED, ended)
                 if claim.now - _num(old_send, "at") < claim.stale_after:
                     return Begun(Verdict.BUSY)
-                return self._take_over(claim)
+                return self._take_over(claim, _num(old_send, "started", _num(old_send, "at")))
             self._learn(claim, cancelled)
             return Begun(Verdict.CONFLICT)
 
-    def _take_over(self, claim: Claim) -> Begun:
+    def _take_over(self, claim: Claim, started: float) -> Begun:
         try:
-            self._transact(self._begin_items(claim, take_stale=True))
-            return Begun(Verdict.TAKEN, takeover=True)
+            self._transact(self._begin_items(claim, take_stale=True, started=started))
+            return Begun(Verdict.TAKEN, takeover=True, since=started)
         except _Cancelled as cancelled:
             if cancelled.failed(2) is not None:
                 return Begun(Verdict.BUSY)  # someone else took it over first, or it ended: look again later
@@ -230,7 +230,7 @@ class DynamoState:
             self._open_until[claim.fingerprint] = (min(until, claim.now + CLAIM_CACHE_SECONDS),
                                                    _str(old_fingerprint, "owner") or "")
 
-    def _begin_items(self, claim: Claim, *, take_stale: bool) -> list[Item]:
+    def _begin_items(self, claim: Claim, *, take_stale: bool, started: float | None = None) -> list[Item]:
         table, now = self._table, claim.now
         slot = _noop(table, 0) if claim.slot < 0 else {"Put": {
             "TableName": table, "Item": {**self._key(f"budget#{claim.budget}#{claim.slot}"), "at": _n(now),
@@ -246,6 +246,7 @@ class DynamoState:
         send = {"Put": {
             "TableName": table, "Item": {**self._key(f"sent#{claim.key}"), "status": _s("sending"),
                                          "owner": _s(claim.owner), "at": _n(now),
+                                         "started": _n(now if started is None else started),
                                          "expires_at": _n(int(now + DELIVERED_TTL_SECONDS))},
             "ConditionExpression": f"attribute_not_exists(pk) OR {taking}",
             "ExpressionAttributeNames": {"#status": "status", "#owner": "owner",

@@ -38,6 +38,7 @@ class _Send:
     owner: str
     at: float
     ended: Ended | None = None
+    started: float = 0.0  # the first claim's time: posts of every attempt are younger
 
 
 class MemoryState:
@@ -89,8 +90,9 @@ class MemoryState:
             used[claim.slot] = claim.now
         if claim.fingerprint:
             self._claim_fingerprint(claim, fingerprint)
-        self._sends[claim.key] = _Send("sending", claim.owner, claim.now)
-        return Begun(Verdict.TAKEN, takeover=takeover)
+        started = send.started if takeover and send is not None else claim.now
+        self._sends[claim.key] = _Send("sending", claim.owner, claim.now, started=started)
+        return Begun(Verdict.TAKEN, takeover=takeover, since=started if takeover else None)
 
     def _claim_fingerprint(self, claim: Claim, old: _Fingerprint | None) -> None:
         assert claim.fingerprint is not None

@@ -33,7 +33,7 @@ def web_api(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         other.start_emulator()  # finds the session's emulator and uses it
         other.create_resources()
         other.start_receiver()
-        assert other.slack_mode() == "local web api"
+        assert other.slack_mode == "local web api"
         daemon = Daemon(other, "cali-test-web-api")
         daemon.start()
         yield other, Receiver(f"http://127.0.0.1:{other.settings.slack_receiver_port}"), daemon
