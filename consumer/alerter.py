@@ -362,15 +362,15 @@ class Alerter:
                                         group.count, now)
         if repeat.incident is None:
             return group  # no open incident after all: decide again
+        known = self._known.setdefault(fp, _Known(last_seen=now))
+        known.last_seen = max(known.last_seen, now)
+        known.dirty_at = known.dirty_at or now  # (after a re-read too: the processor that counted them may be dead)
         if repeat.counted_through is not None:  # a re-read: some were counted before
             rest = group.after(repeat.counted_through)
             self.stats.already_delivered += group.count - rest.count
             return rest
         self._count(Reason.REPEAT, group.count)
         self.stats.repeat_events += group.count
-        known = self._known.setdefault(fp, _Known(last_seen=now))
-        known.last_seen = max(known.last_seen, now)
-        known.dirty_at = known.dirty_at or now
         threaded = self._threaded(sender)
         if threaded is not None:
             self._maybe_update(fp, known, threaded, now)

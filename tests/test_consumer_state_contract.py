@@ -225,6 +225,20 @@ def test_an_incident_goes_quiet_and_a_repeat_then_opens_a_new_one(new_state: New
     assert reopened.verdict is Verdict.TAKEN
 
 
+def test_a_taken_over_root_keeps_the_repeats_counted_meanwhile(new_state: NewState) -> None:
+    a, b = new_state(), new_state()
+    assert begin(a, key(1), BASE, fingerprint="fp", incident_events=2, through=key(2)).verdict is Verdict.TAKEN
+    repeat = b.add_repeat("fp", "shardId-000000000008", "shardId-000000000008/1/0/0", "shardId-000000000008/3/0/0",
+                          3, BASE + 1)  # counted while the root's post is in flight; then its processor dies
+    assert repeat.incident is not None and repeat.incident.count == 5
+    taken = begin(b, key(1), BASE + STALE + 1, fingerprint="fp", incident_events=2, through=key(2), owner="p2")
+    assert (taken.verdict, taken.takeover) == (Verdict.TAKEN, True)
+    b.end(key(1), "p2", BASE + STALE + 2, key(2), root=Incident("fp", 2, BASE, "C1", "1.0001", shown_count=2,
+                                                                root="{}"))
+    claimed, incident = b.claim_update("fp", BASE + STALE + 20, 10.0)
+    assert claimed is True and incident is not None and incident.count == 5
+
+
 def test_thread_samples_are_bounded_per_minute(new_state: NewState) -> None:
     a, b = new_state(), new_state()
     open_incident(a)

@@ -240,7 +240,7 @@ class DynamoState:
             "ExpressionAttributeValues": {":cutoff": _n(now - self._window)},
             "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}}
         # a digest has no fingerprint: a condition that always holds keeps the indices of the reasons fixed
-        fingerprint = self._fingerprint_item(claim) if claim.fingerprint else _noop(table, 1)
+        fingerprint = self._fingerprint_item(claim, retake=take_stale) if claim.fingerprint else _noop(table, 1)
         taking = "(#status = :sending AND (#owner = :owner OR #at < :stale))" if take_stale else \
             "(#status = :sending AND #owner = :owner)"
         send = {"Put": {
@@ -256,8 +256,17 @@ class DynamoState:
             "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}}
         return [slot, fingerprint, send]
 
-    def _fingerprint_item(self, claim: Claim) -> Item:
+    def _fingerprint_item(self, claim: Claim, *, retake: bool = False) -> Item:
+        """Claim the fingerprint for ``claim.key``. ``retake``: taking over a dead processor's claim of the same
+        alert: an incident it opened keeps its counts (repeats of other shards were added meanwhile)."""
         now = claim.now
+        if retake and claim.incident_events:
+            return {"Update": {
+                "TableName": self._table, "Key": self._key(f"fp#{claim.fingerprint}"),
+                "UpdateExpression": "SET #until = :forever, #state = :open",
+                "ConditionExpression": "#owner = :key", "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                "ExpressionAttributeNames": {"#until": "until", "#state": "state", "#owner": "owner"},
+                "ExpressionAttributeValues": {":forever": _n(FOREVER), ":open": _s("open"), ":key": _s(claim.key)}}}
         common: Item = {
             "TableName": self._table, "Key": self._key(f"fp#{claim.fingerprint}"),
             "ConditionExpression": "attribute_not_exists(pk) OR #until <= :now OR #owner = :key",

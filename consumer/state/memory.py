@@ -88,7 +88,8 @@ class MemoryState:
             used.append(claim.now)
         elif claim.slot >= 0:
             used[claim.slot] = claim.now
-        if claim.fingerprint:
+        retake = takeover and fingerprint is not None and fingerprint.owner == claim.key
+        if claim.fingerprint and not (retake and claim.incident_events):  # a retaken incident keeps its counts
             self._claim_fingerprint(claim, fingerprint)
         started = send.started if takeover and send is not None else claim.now
         self._sends[claim.key] = _Send("sending", claim.owner, claim.now, started=started)

@@ -47,6 +47,11 @@ def roots(receiver: Receiver, marker: str) -> list[dict[str, Any]]:
             and m.get("thread_ts", m["ts"]) == m["ts"] and not re.match(r"\d+ more ERROR/WARN", m["payload"]["text"])]
 
 
+def keys(messages: list[dict[str, Any]]) -> list[str]:
+    """The idempotency key each message was posted with (message metadata): a duplicate repeats one."""
+    return [m["original"]["metadata"]["event_payload"]["key"] for m in messages]
+
+
 def count(root: dict[str, Any]) -> int:
     found = re.search(r" \(x(\d+)\)$", root["payload"]["text"].split("\n", 1)[0])
     return int(found.group(1)) if found else 1
@@ -83,8 +88,10 @@ def test_a_slow_slack_gets_each_root_once(web_api: tuple[Stack, Receiver, Daemon
     wait_for(lambda: roots(receiver, marker), lambda r: len(r) >= 3, TIMEOUT, "3 roots from a slow Slack")
     time.sleep(3)  # a duplicate would come right after the first answer
     found = roots(receiver, marker)
-    assert len(found) == 3, [r["payload"]["text"] for r in found]
     receiver.clear_faults()
+    # (an incident may go quiet meanwhile, RESOLVE_AFTER being short here, and a late repeat open a new one)
+    assert len(set(keys(found))) == len(found), [r["payload"]["text"] for r in found]
+    assert sum(map(count, found)) == 6
 
 
 def test_kill_9_mid_burst_posts_no_root_twice(web_api: tuple[Stack, Receiver, Daemon]) -> None:
@@ -102,8 +109,8 @@ def test_kill_9_mid_burst_posts_no_root_twice(web_api: tuple[Stack, Receiver, Da
     found = wait_for(lambda: roots(receiver, marker), lambda r: len(r) >= 3 and sum(map(count, r)) >= 60,
                      TIMEOUT + 30, "3 roots counting 60 events after the restart")
     receiver.clear_faults()
-    assert len(found) == 3, [r["payload"]["text"] for r in found]
-    assert sorted(count(r) for r in found) == [20, 20, 20]
+    assert len(set(keys(found))) == len(found), [r["payload"]["text"] for r in found]  # no root posted twice
+    assert sum(map(count, found)) == 60
 
 
 def test_an_incident_goes_quiet_after_the_resolve_time(web_api: tuple[Stack, Receiver, Daemon]) -> None:
