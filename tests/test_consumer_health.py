@@ -91,11 +91,12 @@ def test_observation_survives_a_round_trip_through_json() -> None:
         pytest.param(True, {"s0": {"at": NOW}}, {"s9": 41.0}, False, "s9 has had no live owner for 41 s (over twice "
                      "failoverTimeMillis, 20 s): lease assignment has stopped; if the KCL leader died, delete its "
                      "lock (README, 'When shards are not reassigned')", id="stuck-leader"),
-        pytest.param(True, {"s0": {"at": NOW - 90, "slack": {"state": "failing", "error": "main unavailable: 503"}}},
-                     {}, False, "no heartbeat within 60 s from the processor of s0 (stuck or dead); Slack is "
-                     "failing: main unavailable: 503", id="stuck-on-slack"),
-        pytest.param(True, {"s0": {"at": NOW}}, {}, True, "1 shard(s) held here, every processor beat within 60 s",
-                     id="healthy"),
+        pytest.param(True, {"s0": {"at": NOW - STALE_AFTER_SECONDS - 30,
+                                   "slack": {"state": "failing", "error": "main unavailable: 503"}}},
+                     {}, False, f"no heartbeat within {STALE_AFTER_SECONDS:.0f} s from the processor of s0 (stuck or "
+                     "dead); Slack is failing: main unavailable: 503", id="stuck-on-slack"),
+        pytest.param(True, {"s0": {"at": NOW}}, {}, True,
+                     f"1 shard(s) held here, every processor beat within {STALE_AFTER_SECONDS:.0f} s", id="healthy"),
     ],
 )
 def test_reason_is_one_line(daemon: bool, beats: dict[str, dict[str, Any]], orphans: dict[str, float],

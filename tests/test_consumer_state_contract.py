@@ -65,8 +65,9 @@ def begin(state: AlertState, key: str, now: float, **kwargs: Any) -> Begun:
         if slot is None:
             return Begun(Verdict.CONFLICT)
         begun = state.begin(claim(key, now, slot, **kwargs))
-        if begun.verdict is not Verdict.CONFLICT or kwargs.get("fingerprint"):
-            return begun
+        if begun.verdict is not Verdict.CONFLICT or state.view("main", kwargs.get("fingerprint") or "", now,
+                                                               key).fingerprint_open:
+            return begun  # (a conflict on the slot only: another slot)
     return Begun(Verdict.CONFLICT)
 
 
