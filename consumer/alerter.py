@@ -35,13 +35,12 @@ from consumer.deliver.slack import Posted
 from consumer.errors import DeliveryError, PermanentDelivery, RetryableDelivery
 from consumer.model import Alert, Dropped, Level, Position, RecordRef, position
 from consumer.pipeline.decode import decode
-from consumer.pipeline.filter import is_alert
 from consumer.pipeline.fingerprint import fingerprint, template
 from consumer.pipeline.parse import parse_line
 from consumer.pipeline.render import incident_payload, render_alert, render_digest, render_sample
 from consumer.retry import patiently
 from consumer.slack_status import SlackStatus
-from consumer.state import Added, AlertState, Begun, Claim, DigestLine, Incident, Verdict
+from consumer.state import Added, AlertState, Begun, Claim, Incident, Verdict
 from consumer.timing import BUSY_POLL_SECONDS, SEND_STALE_SECONDS
 
 log = logging.getLogger("cali.alerter")
@@ -249,10 +248,10 @@ class Alerter:
                 if parsed.reason != "empty":
                     log.info("dropped a line of record %s: %s", record.sequence_number, parsed.reason)
                 continue
-            self.stats.events[parsed.level.value] += 1
+            self.stats.events[parsed.level] += 1  # a StrEnum: counted under its name
             if parsed.flaw is not None:
                 self.stats.notes[parsed.flaw] += 1
-            if is_alert(parsed, self._levels):
+            if parsed.level in self._keep:  # (consumer.pipeline.filter.is_alert, without the lookups)
                 ref = RecordRef(record.shard_id, record.sequence_number, record.sub_sequence_number, index)
                 alerts.append(Alert(parsed, ref))
         return alerts
@@ -444,8 +443,8 @@ class Alerter:
 
     # -- digests --------------------------------------------------------------------------------------------------
     def _to_digest(self, group: _Group, sender: Sender) -> None:
-        lines: Counter[DigestLine] = Counter(
-            (a.event.level.value, a.event.service or "unknown", template(a.event.message)[:300]) for a in group.alerts)
+        event = group.first.event  # one fingerprint: one service, level and template for the whole group
+        lines = {(event.level.value, event.service or "unknown", template(event.message)[:300]): group.count}
         while True:
             now = self._clock()
             bucket, index = digest_bucket(sender.name, now, self._digest_interval,

@@ -6,13 +6,12 @@ lines, raw text or invalid UTF-8 in one record. Invalid bytes are replaced, neve
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 MAX_RECORD_BYTES = 1024 * 1024  # Kinesis' own limit for one record's data
 
 
-@dataclass(frozen=True)
-class Decoded:
+class Decoded(NamedTuple):  # a tuple: built once per record, on the hot path
     lines: list[str]
     invalid_utf8: bool = False
     truncated: bool = False
@@ -31,5 +30,7 @@ def decode(data: bytes) -> Decoded:
     except UnicodeDecodeError:
         text = data.decode("utf-8", errors="replace")
         invalid = True
+    if text.count("\n") == 1 and text.endswith("\n") and not text.endswith("\r\n") and text.strip():
+        return Decoded([text[:-1]], invalid, truncated)  # Fluent Bit's shape: one line and its newline
     lines = [line.rstrip("\r") for line in text.split("\n") if line.strip()]
-    return Decoded(lines=lines, invalid_utf8=invalid, truncated=truncated)
+    return Decoded(lines, invalid, truncated)

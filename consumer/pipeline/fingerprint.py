@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from functools import lru_cache
 
 from consumer.model import LogEvent
 
@@ -27,6 +28,7 @@ _SPACES = re.compile(r"\s+")
 MAX_TEMPLATE_INPUT = 2000
 
 
+@lru_cache(maxsize=4096)  # the same message text comes again and again in a burst
 def template(message: str) -> str:
     text = message[:MAX_TEMPLATE_INPUT]
     for pattern, placeholder in _RULES:

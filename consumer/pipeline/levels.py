@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from consumer.model import Level
 
 _NAMES: dict[str, Level] = {
@@ -23,13 +25,18 @@ TEXT_LEVEL_WORDS = tuple(_NAMES)
 
 
 def normalise_level(raw: object) -> Level:
+    if isinstance(raw, str):  # the usual case first
+        return _word_level(raw)
     if isinstance(raw, bool) or raw is None:
         return Level.UNKNOWN
     if isinstance(raw, int | float):
         return next((level for floor, level in _NUMBERS if raw >= floor), Level.UNKNOWN)
-    if isinstance(raw, str):
-        word = raw.strip().upper()
-        if word.isdigit():
-            return normalise_level(int(word))
-        return _NAMES.get(word, Level.UNKNOWN)
     return Level.UNKNOWN
+
+
+@lru_cache(maxsize=1024)  # a handful of spellings per application: looked up once each
+def _word_level(raw: str) -> Level:
+    word = raw.strip().upper()
+    if word.isdigit():
+        return normalise_level(int(word))
+    return _NAMES.get(word, Level.UNKNOWN)

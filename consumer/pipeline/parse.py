@@ -14,7 +14,10 @@ import json
 import re
 from collections.abc import Mapping, Set
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
+
+import orjson
 
 from consumer.model import Dropped, Level, LogEvent
 from consumer.pipeline.levels import TEXT_LEVEL_WORDS, normalise_level
@@ -46,6 +49,10 @@ def parse_line(line: str, keep: Set[Level] | None = None) -> LogEvent | Dropped:
 
 
 def _parse(line: str, keep: Set[Level] | None = None) -> LogEvent | Dropped:
+    if line.startswith("{") and line.endswith("}"):  # the common shape (Fluent Bit's JSON), without the strips
+        obj = _load_object(line)
+        if obj is not None:
+            return _from_object(obj, keep)
     stripped = line.strip().lstrip("\ufeff\ufffd").strip()  # a BOM or replaced bytes before the JSON
     if not stripped:
         return Dropped("empty")
@@ -62,9 +69,12 @@ def _parse(line: str, keep: Set[Level] | None = None) -> LogEvent | Dropped:
 
 def _load_object(text: str) -> dict[str, Any] | None:
     try:
-        value = json.loads(text)
-    except ValueError:
-        return None
+        value = orjson.loads(text)  # the fast parser; what it refuses (NaN, lone surrogates, huge ints) json takes
+    except orjson.JSONDecodeError:
+        try:
+            value = json.loads(text)
+        except ValueError:
+            return None
     return value if isinstance(value, dict) else None
 
 
@@ -88,6 +98,13 @@ def _first(obj: Mapping[str, Any], keys: tuple[str, ...]) -> Any:
     return None
 
 
+@lru_cache(maxsize=1024)
+def _below(raw_level: str) -> LogEvent:
+    """The event of a line below the alert levels: only its level is counted. One shared (frozen) value per
+    spelling, not one per line."""
+    return LogEvent(level=normalise_level(raw_level), message="", raw_level=_text(raw_level))
+
+
 def _text(value: Any) -> str | None:
     if value is None:
         return None
@@ -100,7 +117,7 @@ def _from_object(obj: dict[str, Any], keep: Set[Level] | None = None) -> LogEven
     if raw_level is not None and keep is not None:
         level = normalise_level(raw_level)
         if level not in keep:
-            return LogEvent(level=level, message="", raw_level=_text(raw_level))
+            return _below(raw_level) if isinstance(raw_level, str) else LogEvent(level, "", _text(raw_level))
     message = _first(obj, _MESSAGE_KEYS[:-1])
     log = obj.get("log")
     if raw_level is None and message is None and isinstance(log, str):
