@@ -41,6 +41,7 @@ class Status:
     millis_behind: int | None
     slack: str  # "ok", "failing 45s", or "-"
     restarts: int
+    repeats: int | None = None  # Web API mode: events counted into an open incident's root
 
     def line(self) -> str:
         def show(value: int | None) -> str:
@@ -48,8 +49,9 @@ class Status:
 
         rate = "-" if self.records_per_second is None else f"{self.records_per_second:.1f}/s"
         dropped = " ".join(f"{reason}={n}" for reason, n in sorted(self.dropped.items()) if n) or "0"
+        repeats = f" | repeats {self.repeats}" if self.repeats else ""
         return (f"records in {rate} | ERROR/WARN read {show(self.error_warn)} | alerts sent {show(self.alerts_sent)}"
-                f" | digested {show(self.digested)} | held {show(self.held)} | dropped {dropped}"
+                f"{repeats} | digested {show(self.digested)} | held {show(self.held)} | dropped {dropped}"
                 f" | behind tip {show(self.millis_behind)} ms | Slack {self.slack} | restarts {self.restarts}"
                 f" | shards {self.shards}")
 
@@ -95,6 +97,7 @@ class Board:
             millis_behind=max(behind) if behind else None,
             slack=slack_summary(fresh.values(), now),
             restarts=restarts,
+            repeats=total("repeat_events"),
         )
 
     def _rate(self, now: float, records: int | None) -> float | None:

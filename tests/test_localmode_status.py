@@ -57,6 +57,12 @@ def test_the_line_names_every_figure_an_operator_asked_for() -> None:
                              "restarts 2 | shards 2")
 
 
+def test_web_api_repeats_show_when_there_are_any() -> None:
+    status = Status(shards=1, records_per_second=1.0, records=10, error_warn=9, alerts_sent=3, digested=0, held=0,
+                    dropped={}, millis_behind=0, slack="ok", restarts=0, repeats=6)
+    assert "| alerts sent 3 | repeats 6 | digested 0 |" in status.line()
+
+
 def slack_beat(at: float, state: str, since: float, error: str = "") -> dict[str, Any]:
     return beat("s0", at, slack={"state": state, "since": since, "error": error})
 
