@@ -36,7 +36,6 @@ class Dropped:
     """Input that could not become a LogEvent; ``reason`` is a short, stable counter name."""
 
     reason: str
-    detail: str = ""
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,5 @@
 """Realistic application-log generator: records, Fluent Bit's Kinesis bytes, and outputs (stdout, Kinesis)."""
 
-from .bulk import preload
 from .fluentbit import RecordDiscarded, escape_string, fluent_bit_json, fluent_bit_record, partition_key
 from .lines import DEFAULT_SERVICES, LEVELS, LogLineFactory, LogRecord, format_timestamp, make_line, utc_now
 from .outputs import KinesisOutput, KinesisStats, Output, PutRecordsClient, StdoutOutput
@@ -22,6 +21,5 @@ __all__ = [
     "format_timestamp",
     "make_line",
     "partition_key",
-    "preload",
     "utc_now",
 ]

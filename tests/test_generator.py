@@ -35,7 +35,6 @@ from generator import (
     format_timestamp,
     make_line,
     partition_key,
-    preload,
 )
 from generator.__main__ import build_parser, run
 from generator.fluentbit import MAX_EVENT_SIZE, _escape_utf8_bytes
@@ -569,28 +568,6 @@ def test_kinesis_output_drops_records_fluent_bit_would_not_send(caplog: pytest.L
     assert lost == [{}]
     assert [e["Data"] for e in client.calls[0][1]] == [fluent_bit_record(ok)]
     assert output.stats.lost_reasons == Counter({"discarded": 1})
-
-
-def test_preload_counts_levels_of_delivered_records() -> None:
-    client = FakeKinesisClient()
-    levels = preload(client, "bench-stream", 1234, error_ratio=0.25, seed=5)
-    assert sum(levels.values()) == 1234
-    assert [len(entries) for _, entries in client.calls] == [500, 500, 234]
-    seen = Counter(json.loads(d)["level"] for d in client.accepted)
-    assert levels == seen
-    assert (levels["ERROR"] + levels["WARN"]) / 1234 == pytest.approx(0.25, abs=0.05)
-    again = FakeKinesisClient()
-    assert preload(again, "bench-stream", 1234, error_ratio=0.25, seed=5) == levels
-
-
-def test_preload_leaves_lost_records_out() -> None:
-    def fail(call: int, entry: Mapping[str, Any]) -> str | None:
-        return "InternalFailure" if json.loads(entry["Data"])["seq"] in (1, 2) else None
-
-    client = FakeKinesisClient(fail)
-    levels = preload(client, "s", 10, seed=1, with_seq=True, max_attempts=2)
-    assert sum(levels.values()) == 8
-    assert levels == Counter(json.loads(d)["level"] for d in client.accepted)
 
 
 # -------------------------------------------------------------------------------------------------- CLI / run
