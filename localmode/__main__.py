@@ -40,7 +40,7 @@ def run(args: argparse.Namespace, terminal: Terminal) -> int:
     check_ports(stack.ports())
     require_java()
     stopping = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # SIGHUP: the terminal was closed
         signal.signal(sig, lambda *_: stopping.set())
     started, started_wall = time.monotonic(), time.time()
     say_how_we_start(stack, fresh=args.fresh)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import io
 import logging
 import signal
 import threading
@@ -41,10 +42,32 @@ class Serialised:
     def __init__(self, app: WSGIApp) -> None:
         self._app = app
         self._lock = threading.Lock()
+        self.journal: snapshot.Journal | None = None
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
         with self._lock:
-            return list(self._app(environ, start_response))
+            if self.journal is None or not snapshot.changes_state(environ):
+                return list(self._app(environ, start_response))
+            body = environ["wsgi.input"].read()
+            environ["wsgi.input"] = io.BytesIO(body)
+            statuses: list[str] = []
+
+            def seen(status: str, headers: Any, *exc_info: Any) -> Any:
+                statuses.append(status)
+                return start_response(status, headers, *exc_info)
+
+            answer = list(self._app(environ, seen))
+            if statuses and statuses[-1].startswith("2"):
+                self.journal.record(environ, body)  # before the answer leaves: what a client was told is kept
+            return answer
+
+    def replay(self, environs: Iterable[dict[str, Any]]) -> int:
+        """Apply journaled requests again, in order (at start, before serving)."""
+        count = 0
+        for environ in environs:
+            list(self._app(environ, lambda status, headers, *exc_info: None))
+            count += 1
+        return count
 
     def lock(self) -> threading.Lock:
         """Held, no request runs (a snapshot is one consistent instant)."""
@@ -99,13 +122,22 @@ def run(config: Config, retention_seconds: float, state_file: Path | None,
     app = Serialised(moto_app(retention_seconds))
     saver = None
     if state_file is not None:
+        journal = state_file.with_suffix(".journal")
+        existed = state_file.exists()
         restored = snapshot.load(state_file)
+        if restored is None and existed and journal.exists():  # an unusable snapshot's journal cannot apply either
+            journal.replace(journal.with_suffix(".unusable-journal"))
         if restored is None:
             log.info("no saved state in %s: starting empty", state_file)
         else:
             log.info("restored state saved at %s: %d streams, %d tables",
                      time.strftime("%H:%M:%S", time.localtime(restored.saved_at)), restored.streams, restored.tables)
-        saver = snapshot.Saver(state_file, app.lock, snapshot_every)
+        replayed = app.replay(snapshot.journaled(journal))
+        if replayed:
+            log.info("replayed %d requests journaled after that snapshot (the last stop was not clean)", replayed)
+        app.journal = snapshot.Journal(journal)
+        saver = snapshot.Saver(state_file, app.lock, snapshot_every, app.journal)
+        saver.save()
         saver.start()
     try:
         asyncio.run(_serve(config, app))

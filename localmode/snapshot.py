@@ -9,19 +9,24 @@ lock, so it is one consistent instant of the whole emulator (a checkpoint is nev
 points at). It is written to a temporary file and renamed over the old one, so a crash mid-write leaves the
 previous snapshot intact. Taken every ``interval`` seconds while running and once more at a clean stop.
 
-After ``kill -9`` of everything, the state is that of the last snapshot: up to ``interval`` seconds of puts that
-were acknowledged are gone (producers were told they landed), and an alert posted in that window may be posted
-again (its send claim is gone too). A clean stop (Ctrl-C, SIGTERM) loses nothing.
+Between snapshots, every request that changed something (answered 2xx, not a read such as GetRecords or Scan) is
+appended to a journal before its answer is sent; a snapshot empties the journal (both under the lock). A start
+restores the snapshot and replays the journal through moto in the original order, which gives the same sequence
+numbers and the same conditional-write outcomes. So after ``kill -9`` of everything nothing that was acknowledged
+is lost: a record a producer was told had landed is there, and so is the send claim of an alert already posted.
+The journal is flushed to the OS, not fsynced: a power cut can lose its last writes (then the last snapshot holds).
 """
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import pickle
+import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,12 +105,61 @@ def load(path: Path) -> Restored | None:
         return None
 
 
+# Kinesis and DynamoDB (JSON protocol, X-Amz-Target) actions that change nothing: not journaled.
+READS = frozenset({
+    "GetRecords", "GetShardIterator", "DescribeStream", "DescribeStreamSummary", "ListShards", "ListStreams",
+    "ListTagsForStream", "ListStreamConsumers", "DescribeStreamConsumer", "DescribeLimits",
+    "GetItem", "BatchGetItem", "Query", "Scan", "DescribeTable", "ListTables", "DescribeTimeToLive",
+    "DescribeContinuousBackups", "ListTagsOfResource", "DescribeEndpoints",
+})
+
+
+def changes_state(environ: dict[str, Any]) -> bool:
+    action = str(environ.get("HTTP_X_AMZ_TARGET", "")).rpartition(".")[2]
+    return bool(action) and action not in READS
+
+
+class Journal:
+    """The requests that changed the state since the last snapshot, in order (pickled (environ, body) pairs)."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._file = path.open("ab")
+
+    def record(self, environ: dict[str, Any], body: bytes) -> None:
+        plain = {k: v for k, v in environ.items() if isinstance(v, str)}
+        pickle.dump((plain, body), self._file, protocol=pickle.HIGHEST_PROTOCOL)
+        self._file.flush()  # to the OS: survives kill -9 of this process
+
+    def clear(self) -> None:
+        self._file.seek(0)
+        self._file.truncate()
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def journaled(path: Path) -> Iterator[dict[str, Any]]:
+    """WSGI environs to replay, in order; a torn last entry (killed mid-write) ends the list."""
+    if not path.exists():
+        return
+    with path.open("rb") as f:
+        while True:
+            try:
+                plain, body = pickle.load(f)
+            except (EOFError, pickle.UnpicklingError, ValueError):
+                return
+            yield {**plain, "wsgi.input": io.BytesIO(body), "wsgi.errors": sys.stderr, "wsgi.version": (1, 0),
+                   "wsgi.multithread": True, "wsgi.multiprocess": False, "wsgi.run_once": False}
+
+
 class Saver:
     """Takes a snapshot every ``interval`` seconds in a thread, and a last one at ``stop``."""
 
     def __init__(self, path: Path, lock: Callable[[], AbstractContextManager[Any]],
-                 interval: float = DEFAULT_INTERVAL_SECONDS) -> None:
-        self._path, self._lock, self._interval = path, lock, interval
+                 interval: float = DEFAULT_INTERVAL_SECONDS, journal: Journal | None = None) -> None:
+        self._path, self._lock, self._interval, self._journal = path, lock, interval, journal
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="snapshot", daemon=True)
 
@@ -114,9 +168,10 @@ class Saver:
 
     def save(self) -> float:
         started = time.monotonic()
-        with self._lock():
-            blob = capture()
-        write(self._path, blob)
+        with self._lock():  # the file written and the journal emptied as one step: no request falls between
+            write(self._path, capture())
+            if self._journal is not None:
+                self._journal.clear()
         return time.monotonic() - started
 
     def _run(self) -> None:

@@ -136,7 +136,7 @@ class Stack:
 
     def forget_state(self) -> None:
         """A fresh start: the emulator's saved state, Fluent Bit's buffer and the receiver's messages go."""
-        self.state_file.unlink(missing_ok=True)
+        shutil.rmtree(self.state_file.parent, ignore_errors=True)  # the snapshot and its journal
         shutil.rmtree(self.fluent_bit_env()["FLUENT_BIT_STORAGE"], ignore_errors=True)
         (self.run_dir / "slack-messages.jsonl").unlink(missing_ok=True)
 

@@ -9,6 +9,7 @@ again after a backoff (1 s, doubling up to 30 s); the sixth exit of one part wit
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import logging
 import os
 import signal
@@ -60,6 +61,26 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def _load_prctl() -> Callable[..., int] | None:
+    try:
+        prctl: Callable[..., int] = ctypes.CDLL(None, use_errno=True).prctl
+        return prctl
+    except (OSError, AttributeError):  # not Linux
+        return None
+
+
+_PRCTL = _load_prctl()  # looked up here: the child, between fork and exec, only calls it
+_PR_SET_PDEATHSIG = 1
+
+
+def _term_with_parent() -> None:
+    """In the child: SIGTERM when the supervisor dies, even by kill -9. Each part runs in its own session (Ctrl-C
+    reaches only the supervisor, which stops them in order), so without this they would outlive it, holding their
+    ports; with it, the daemon still checkpoints and the emulator still saves its state."""
+    if _PRCTL is not None:
+        _PRCTL(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 @dataclass(frozen=True)
@@ -118,7 +139,7 @@ class Supervisor:
             return subprocess.Popen(list(argv), env=dict(env),
                                     stdin=stdin if stdin is not None else subprocess.DEVNULL,
                                     stdout=stdout if stdout is not None else log_file, stderr=log_file,
-                                    start_new_session=True)
+                                    start_new_session=True, preexec_fn=_term_with_parent)
 
         process = spawn()
         child = Child(name, process, stop_timeout, log_file, respawn=spawn if restart else None)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
 
+from consumer.config import REPO_ROOT
 from localmode.supervisor import GaveUp, RestartPolicy, Supervisor, restart_delay, wait_for
 
 POLICY = RestartPolicy(max_restarts=5, window_seconds=300, first_backoff=1, max_backoff=30)
@@ -82,3 +84,24 @@ def test_a_part_without_restart_stops_everything(tmp_path: Path) -> None:
             supervisor.watch(time.monotonic())
     finally:
         supervisor.stop_all()
+
+
+def test_parts_get_sigterm_when_the_supervisor_is_killed(tmp_path: Path) -> None:
+    """kill -9 of `python -m localmode run` must not leave its parts running (holding ports, never checkpointing)."""
+    marker = tmp_path / "got-sigterm"
+    part = (f"import signal, sys, time\n"
+            f"signal.signal(signal.SIGTERM, lambda *_: (open({str(marker)!r}, 'w').write('term'), sys.exit(0)))\n"
+            f"print('ready', flush=True)\ntime.sleep(60)")
+    parent = (f"import sys, time\nfrom pathlib import Path\nfrom localmode.supervisor import Supervisor\n"
+              f"Supervisor(Path({str(tmp_path)!r})).start('part', [sys.executable, '-c', {part!r}], {{}})\n"
+              f"time.sleep(60)")
+    process = subprocess.Popen([sys.executable, "-c", parent], cwd=REPO_ROOT)
+    try:
+        log = tmp_path / "part.log"
+        wait_for(lambda: log.read_text() if log.exists() else "", lambda text: "ready" in text, 30, "the part")
+        process.kill()
+        process.wait()
+        wait_for(lambda: marker.exists() and marker.read_text(), lambda text: text == "term", 10, "SIGTERM in the part")
+    finally:
+        if process.poll() is None:
+            process.kill()

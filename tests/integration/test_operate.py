@@ -184,3 +184,45 @@ def test_the_emulator_stops_without_a_traceback_while_connections_are_open(tmp_p
         if emulator.poll() is None:
             emulator.kill()
     assert "Traceback" not in log.read_text(), log.read_text()
+
+
+def test_after_kill_9_of_the_emulator_everything_it_acknowledged_is_there(tmp_path: Path) -> None:
+    """The snapshot is taken every 60 s here, so what survives comes from the journal replayed at start."""
+    port, state = free_port(), tmp_path / "state" / "emulator.pickle"
+    argv = [sys.executable, "-m", "localmode.emulator", "--port", str(port), "--state-file", str(state),
+            "--snapshot-seconds", "60"]
+    env = stack_env(f"http://127.0.0.1:{port}")
+    kinesis, dynamodb = client(env, "kinesis"), client(env, "dynamodb")
+
+    def start() -> subprocess.Popen[bytes]:
+        process = subprocess.Popen(argv, cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for(lambda: port_open("127.0.0.1", port), bool, 60, "the emulator")
+        return process
+
+    first = start()
+    try:
+        kinesis.create_stream(StreamName="s", ShardCount=1)
+        wait_for(lambda: kinesis.describe_stream_summary(StreamName="s")["StreamDescriptionSummary"]["StreamStatus"],
+                 lambda status: status == "ACTIVE", 30, "the stream")
+        written = [kinesis.put_record(StreamName="s", Data=f"r{i}".encode(), PartitionKey=str(i))["SequenceNumber"]
+                   for i in range(20)]
+        dynamodb.create_table(TableName="t", KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}],
+                              AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}],
+                              BillingMode="PAY_PER_REQUEST")
+        dynamodb.put_item(TableName="t", Item={"k": {"S": "claim"}, "v": {"N": "1"}})
+    finally:
+        first.kill()  # kill -9: no snapshot at stop
+        first.wait()
+
+    second = start()
+    try:
+        shard = kinesis.describe_stream(StreamName="s")["StreamDescription"]["Shards"][0]["ShardId"]
+        iterator = kinesis.get_shard_iterator(StreamName="s", ShardId=shard,
+                                              ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+        records = kinesis.get_records(ShardIterator=iterator)["Records"]
+        assert [r["SequenceNumber"] for r in records] == written
+        assert [r["Data"] for r in records] == [f"r{i}".encode() for i in range(20)]
+        assert dynamodb.get_item(TableName="t", Key={"k": {"S": "claim"}})["Item"]["v"] == {"N": "1"}
+    finally:
+        second.send_signal(signal.SIGTERM)
+        second.wait(30)
