@@ -58,7 +58,7 @@ def run(args: argparse.Namespace, terminal: Terminal) -> int:
             stack.start_generator()
         log.info("pipeline up in %.1fs; Ctrl-C stops it (state is kept for the next `make run`)",
                  time.monotonic() - started)
-        board, slack = Board(since=started_wall), SlackWatch()
+        board, slack = Board(since=started_wall), SlackWatch(since=started_wall)
         while not stopping.wait(STATUS_EVERY_SECONDS):
             for line in stack.supervisor.watch(time.monotonic()):
                 log.warning("%s", line)

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 SLACK_WARN_AFTER_SECONDS = 30.0
-FRESH_SECONDS = 30.0  # a beat older than this no longer describes a live processor
 RATE_WINDOW_SECONDS = 15.0
 
 
@@ -65,14 +64,11 @@ class Board:
     _records: deque[tuple[float, int]] = field(default_factory=deque)
 
     def update(self, beats: Mapping[str, Mapping[str, Any]], now: float, restarts: int) -> Status:
-        fresh = {}
-        for shard, beat in beats.items():
-            at = beat.get("at")
-            if not isinstance(at, int | float) or at < self.since:
-                continue
+        # The current beat of each shard, however old: a processor blocked on a dead Slack stops beating, and its
+        # last beat (Slack failing, events held) is what is true. A shard whose lease moved has no file any more.
+        current = _this_run(beats, self.since)
+        for shard, beat in current.items():
             self._latest[(shard, _int(beat.get("pid")) or 0)] = dict(beat)
-            if now - at <= FRESH_SECONDS:
-                fresh[shard] = beat
         stats = [b.get("stats") for b in self._latest.values()]
         known = [s for s in stats if isinstance(s, Mapping)]
 
@@ -83,10 +79,10 @@ class Board:
         records = total("records")
         events = sum((_counts(s.get("events")) for s in known), Counter())
         dropped = sum((_counts(s.get("dropped")) for s in known), Counter())
-        held_values = [h for b in fresh.values() if (h := _held(b)) is not None]
-        behind = [m for b in fresh.values() if (m := _int(b.get("millis_behind_latest"))) is not None]
+        held_values = [h for b in current.values() if (h := _held(b)) is not None]
+        behind = [m for b in current.values() if (m := _int(b.get("millis_behind_latest"))) is not None]
         return Status(
-            shards=len(fresh),
+            shards=len(current),
             records_per_second=self._rate(now, records),
             records=records,
             error_warn=events["ERROR"] + events["WARN"] if known else None,
@@ -95,7 +91,7 @@ class Board:
             held=sum(held_values) if held_values else None,
             dropped=dropped,
             millis_behind=max(behind) if behind else None,
-            slack=slack_summary(fresh.values(), now),
+            slack=slack_summary(current.values(), now),
             restarts=restarts,
             repeats=total("repeat_events"),
         )
@@ -108,6 +104,11 @@ class Board:
             self._records.popleft()
         (then, before), _ = self._records[0], self._records[-1]
         return (records - before) / (now - then) if now - then >= 1 else None
+
+
+def _this_run(beats: Mapping[str, Mapping[str, Any]], since: float) -> dict[str, Mapping[str, Any]]:
+    return {shard: beat for shard, beat in beats.items()
+            if isinstance(at := beat.get("at"), int | float) and at >= since}
 
 
 def _held(beat: Mapping[str, Any]) -> int | None:
@@ -138,12 +139,12 @@ def slack_summary(beats: Any, now: float) -> str:
 class SlackWatch:
     """Says once when Slack has been failing for longer than ``after`` seconds, and once when it answers again."""
 
+    since: float = 0.0  # beats older than this (an earlier run's) are ignored
     after: float = SLACK_WARN_AFTER_SECONDS
     warned_since: float | None = None
 
     def observe(self, beats: Mapping[str, Mapping[str, Any]], now: float) -> str | None:
-        states = {shard: _slack(beat) for shard, beat in beats.items()
-                  if now - float(beat.get("at", 0)) <= FRESH_SECONDS}
+        states = {shard: _slack(beat) for shard, beat in _this_run(beats, self.since).items()}
         failing = {shard: (since, error) for shard, (state, since, error) in states.items()
                    if state == "failing" and since is not None}
         if self.warned_since is None:

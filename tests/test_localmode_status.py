@@ -86,3 +86,14 @@ def test_a_short_slack_hiccup_says_nothing_and_the_line_shows_it() -> None:
     assert watch.observe({"s0": slack_beat(T0 + 10, "failing", T0)}, T0 + 10) is None
     assert watch.observe({"s0": slack_beat(T0 + 12, "ok", T0 + 11)}, T0 + 12) is None
     assert board.update({"s0": slack_beat(T0 + 10, "failing", T0)}, T0 + 10, 0).slack == "failing 10s"
+
+
+def test_a_processor_blocked_on_slack_stops_beating_and_its_last_beat_still_counts() -> None:
+    """The blocked shard's beat is 40 s old; the other shard beats on, saying ok."""
+    watch, board = SlackWatch(since=T0), Board(since=T0)
+    beats = {"s0": {**slack_beat(T0 + 5, "failing", T0 + 4), "stats": stats(3, error=1, held=1)},
+             "s1": beat("s1", T0 + 44, slack={"state": "ok", "since": T0}, stats=stats(2))}
+    said = watch.observe(beats, T0 + 45)
+    status = board.update(beats, T0 + 45, 0)
+    assert said is not None and "41s" in said
+    assert (status.slack, status.held, status.shards) == ("failing 41s", 1, 2)

@@ -226,3 +226,22 @@ def test_after_kill_9_of_the_emulator_everything_it_acknowledged_is_there(tmp_pa
     finally:
         second.send_signal(signal.SIGTERM)
         second.wait(30)
+
+
+def test_a_slack_that_refuses_every_post_for_30s_is_reported_and_so_is_its_recovery(tmp_path: Path) -> None:
+    env = run_env(tmp_path)
+    receiver = Receiver(f"http://127.0.0.1:{env['SLACK_RECEIVER_PORT']}")
+    marker = f"down-{uuid.uuid4().hex[:8]}"
+    with LocalRun(env, tmp_path / "run", "--no-generator") as run:
+        receiver.faults([{"status": 500, "body": "rollup_error"}] * 1000)
+        put_lines(client(env, "kinesis"), env["CALI_STREAM_NAME"],
+                  [fluent_bit_record({"level": "ERROR", "service": marker, "message": f"{marker} failed"})])
+        warned = wait_for(run.text, lambda t: "WARNING: Slack has refused or not answered every post" in t,
+                          ALERT_TIMEOUT, "the Slack warning")
+        assert posted(receiver, marker) == Counter()
+        receiver.clear_faults()
+        wait_for(run.text, lambda t: "Slack is answering again" in t, ALERT_TIMEOUT, "the recovery line")
+        assert wait_for(lambda: posted(receiver, marker), bool, ALERT_TIMEOUT, "the held alert") == Counter(
+            {f"{marker} failed": 1})
+        assert run.stop() == 0
+    assert warned.count("WARNING: Slack has refused") == 1
