@@ -147,6 +147,9 @@ def test_stop_with_a_pending_digest_then_start_again_every_event_is_reported(tmp
         assert sum(event_count(m["payload"]) for m in alerts) < n  # the rest is held in a digest
         assert run.stop() == 0
     assert (run_dir / "state" / "emulator.pickle").exists()
+    processors = "".join(p.read_text() for p in (run_dir / "logs").glob("kcl-*.log"))
+    assert "released: this worker is stopping" in processors  # a plain Ctrl-C: no other worker took anything
+    assert "lease lost for shard" not in processors
 
     second = {**first, "THROTTLE_MAX_PER_MINUTE": "100", "CALI_DIGEST_INTERVAL_SECONDS": "2"}
     with LocalRun(second, run_dir, "--no-generator") as run:
