@@ -63,7 +63,7 @@ class Stack:
         if s.endpoint_url is not None and probe(s.endpoint_url) is Found.NOTHING:
             ports += [Port(host_port(s.endpoint_url)[1], "LOCALSTACK_ENDPOINT", "the AWS emulator"),
                       Port(s.tls_port, "CALI_TLS_PORT", "the emulator's HTTPS port for Fluent Bit")]
-        if s.slack_webhook_url is None:
+        if self.slack_mode.startswith("local"):
             ports.append(Port(s.slack_receiver_port, "SLACK_RECEIVER_PORT", "the local Slack receiver"))
         if self.fluent_bit is not None:
             ports.append(Port(int(self.fluent_bit_env()["FLUENT_BIT_FORWARD_PORT"]), "FLUENT_BIT_FORWARD_PORT",
