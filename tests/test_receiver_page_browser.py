@@ -34,7 +34,7 @@ def _missing() -> str | None:
     try:
         import playwright.sync_api  # noqa: F401
     except ImportError:
-        return "Playwright is not installed (make setup installs requirements-dev.txt)"
+        return "Playwright is not installed (make setup-test installs requirements-dev.txt)"
     return None
 
 
