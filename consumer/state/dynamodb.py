@@ -197,6 +197,7 @@ class DynamoState:
     def begin(self, claim: Claim) -> Begun:
         try:
             self._transact(self._begin_items(claim, take_stale=False))
+            self._took_slot(claim)
             return Begun(Verdict.TAKEN)
         except _Cancelled as cancelled:
             old_send = cancelled.failed(2)
@@ -213,12 +214,17 @@ class DynamoState:
     def _take_over(self, claim: Claim, started: float) -> Begun:
         try:
             self._transact(self._begin_items(claim, take_stale=True, started=started))
+            self._took_slot(claim)
             return Begun(Verdict.TAKEN, takeover=True, since=started)
         except _Cancelled as cancelled:
             if cancelled.failed(2) is not None:
                 return Begun(Verdict.BUSY)  # someone else took it over first, or it ended: look again later
             self._learn(claim, cancelled)
             return Begun(Verdict.CONFLICT)
+
+    def _took_slot(self, claim: Claim) -> None:
+        if claim.slot >= 0:  # our own send: that slot is busy for a window (no need to learn it from a refusal)
+            self._slot_busy_until.setdefault(claim.budget, {})[claim.slot] = claim.now + self._window
 
     def _learn(self, claim: Claim, cancelled: _Cancelled) -> None:
         old_slot = cancelled.failed(0)
