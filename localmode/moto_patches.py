@@ -1,4 +1,4 @@
-"""moto's Kinesis, made to behave like Kinesis where CALI depends on it.
+"""moto's Kinesis, made to behave like Kinesis where CALI depends on it; moto's DynamoDB transactions made cheap.
 
 1. Cost independent of the stream's length (below), and memory bounded: records older than the retention are
    trimmed on put, as Kinesis does after its retention period (moto keeps every record forever).
@@ -21,6 +21,9 @@ from collections import OrderedDict
 from typing import Any
 
 from moto.core.responses import ActionResult
+from moto.dynamodb import models as dynamodb_models
+from moto.dynamodb.comparisons import get_filter_expression
+from moto.dynamodb.exceptions import TransactionCanceledException
 from moto.kinesis import models, responses
 from moto.kinesis.utils import decompose_shard_iterator
 
@@ -138,6 +141,50 @@ def _response_get_records(self: Any) -> Any:
     return ActionResult(result)
 
 
+# -- DynamoDB TransactWriteItems ------------------------------------------------------------------------------------
+# moto 5.2.5 deep-copies every table a transaction names before applying it, to roll back on a failed condition: a
+# transaction costs O(items in the table), and CALI's alert path is two transactions per alert on a table that grows
+# with every message sent. Here every condition is checked first, against the items as they are (a transaction's
+# items are distinct, and requests are serialised, so this is what checking them in turn would give); only when all
+# hold does moto apply the transaction, without the copies. Refused: the same TransactionCanceledException as moto's.
+_original_transact_write_items = dynamodb_models.DynamoDBBackend.transact_write_items
+_CHEAP_COPY = type("CheapCopy", (), {"deepcopy": staticmethod(lambda value: value)})()
+
+
+def _refusals(backend: Any, transact_items: list[dict[str, Any]]) -> list[tuple[Any, Any, Any]] | None:
+    """Per item (code, message, old item) as moto reports them, or None when every condition holds."""
+    reasons: list[tuple[Any, Any, Any]] = []
+    for entry in transact_items:
+        op_type, op = next(iter(entry.items()))
+        table = backend.get_table(op["TableName"])
+        source = op["Item"] if op_type == "Put" else op["Key"]
+        key = {name: source[name] for name in (table.hash_key_attr, table.range_key_attr) if name}
+        current = backend.get_item(op["TableName"], key)
+        condition = op.get("ConditionExpression")
+        if condition is not None and not get_filter_expression(
+                condition, op.get("ExpressionAttributeNames"), op.get("ExpressionAttributeValues")).expr(current):
+            old = current.to_json()["Attributes"] if current is not None and \
+                op.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD" else None
+            reasons.append(("ConditionalCheckFailed", "The conditional request failed", old))
+        else:
+            reasons.append((None, None, None))
+    return reasons if any(code is not None for code, _, _ in reasons) else None
+
+
+def _transact_write_items(backend: Any, transact_items: list[dict[str, Any]]) -> None:
+    if len(transact_items) > 100 or any(len(entry) != 1 or next(iter(entry)) not in
+                                        ("ConditionCheck", "Put", "Delete", "Update") for entry in transact_items):
+        return _original_transact_write_items(backend, transact_items)  # moto's own validation errors
+    refused = _refusals(backend, transact_items)
+    if refused is not None:
+        raise TransactionCanceledException(refused)
+    real_copy, dynamodb_models.copy = dynamodb_models.copy, _CHEAP_COPY  # type: ignore[attr-defined]
+    try:
+        return _original_transact_write_items(backend, transact_items)
+    finally:
+        dynamodb_models.copy = real_copy  # type: ignore[attr-defined]
+
+
 def apply(retention_seconds: float = DEFAULT_RETENTION_SECONDS) -> None:
     global _retention
     _retention = retention_seconds
@@ -151,6 +198,7 @@ def apply(retention_seconds: float = DEFAULT_RETENTION_SECONDS) -> None:
         (models.Stream, "get_shard_for_key", _shard_for_key),
         (models.KinesisBackend, "get_records", _backend_get_records),
         (responses.KinesisResponse, "get_records", _response_get_records),
+        (dynamodb_models.DynamoDBBackend, "transact_write_items", _transact_write_items),
     )
     for owner, name, function in patches:
         setattr(owner, name, function)

@@ -50,3 +50,48 @@ def test_split_keeps_parent_records_children_start_empty_and_the_parent_ends(kin
     assert sorted(c["ShardId"] for c in result["ChildShards"]) == ["shardId-000000000001", "shardId-000000000002"]
     children = read_all(kinesis, "shardId-000000000001") + read_all(kinesis, "shardId-000000000002")
     assert children == [b"child"]
+
+
+# -- DynamoDB transactions -----------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def dynamodb() -> Any:
+    with mock_aws():
+        moto_patches.apply()
+        client = boto3.client("dynamodb", region_name="ap-northeast-2")
+        client.create_table(TableName="t", KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                            BillingMode="PAY_PER_REQUEST")
+        yield client
+
+
+def put(pk: str, condition: str | None = None) -> dict[str, Any]:
+    op: dict[str, Any] = {"TableName": "t", "Item": {"pk": {"S": pk}, "v": {"N": "2"}},
+                          "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}
+    if condition:
+        op["ConditionExpression"] = condition
+    return {"Put": op}
+
+
+def test_a_refused_transaction_applies_nothing_and_returns_the_old_item(dynamodb: Any) -> None:
+    dynamodb.put_item(TableName="t", Item={"pk": {"S": "b"}, "v": {"N": "1"}})
+    with pytest.raises(dynamodb.exceptions.TransactionCanceledException) as info:
+        dynamodb.transact_write_items(TransactItems=[put("a"), put("b", "attribute_not_exists(pk)")])
+    reasons = info.value.response["CancellationReasons"]
+    assert [r["Code"] for r in reasons] == ["None", "ConditionalCheckFailed"]
+    assert reasons[1]["Item"] == {"pk": {"S": "b"}, "v": {"N": "1"}}
+    assert "Item" not in dynamodb.get_item(TableName="t", Key={"pk": {"S": "a"}})  # nothing applied
+    dynamodb.transact_write_items(TransactItems=[put("a", "attribute_not_exists(pk)")])
+    assert dynamodb.get_item(TableName="t", Key={"pk": {"S": "a"}})["Item"]["v"] == {"N": "2"}
+
+
+def test_a_transaction_does_not_copy_the_table(dynamodb: Any) -> None:
+    """moto alone deep-copies the table per transaction: its cost grows with the table (the alert path's state)."""
+    for i in range(3000):
+        dynamodb.put_item(TableName="t", Item={"pk": {"S": f"filler-{i}"}, "blob": {"S": "x" * 200}})
+    started = time.perf_counter()
+    for i in range(20):
+        dynamodb.transact_write_items(TransactItems=[put(f"new-{i}", "attribute_not_exists(pk)")])
+    per_transaction = (time.perf_counter() - started) / 20
+    assert per_transaction < 0.05, f"{per_transaction * 1000:.0f} ms per transaction"
