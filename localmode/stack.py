@@ -160,6 +160,7 @@ class Stack:
             log.info("alerts go to the configured %s", "SLACK_WEBHOOK_URL" if mode == "webhook" else "Slack Web API")
             return None
         port = self.settings.slack_receiver_port
+        self.env.update(self.route_webhooks(port))
         child = self.supervisor.start("slack-receiver", [sys.executable, "-m", "slack_receiver", "--host",
                                                          "127.0.0.1", "--port", str(port), "--store",
                                                          str(self.run_dir / "slack-messages.jsonl")], self.env,
@@ -172,6 +173,23 @@ class Stack:
         log.info("local Slack receiver (%s): http://127.0.0.1:%d/ (messages in %s)", mode.removeprefix("local "),
                  port, self.run_dir / "slack-messages.jsonl")
         return child
+
+    def route_webhooks(self, port: int) -> dict[str, str]:
+        """For the local receiver: every route's channel exists there (added to ``SLACK_RECEIVER_CHANNELS``), and each
+        route's webhook variable that is not set points at its channel (``/services/<channel>/local``), so webhook
+        mode shows each route's alerts in its own channel on the page."""
+        routes = self.settings.routes
+        first = self.env.get("SLACK_RECEIVER_CHANNELS", "").strip() or DEFAULT_CHANNELS
+        names = [n.strip().removeprefix("#") for n in first.split(",") if n.strip()]
+        out: dict[str, str] = {}
+        for route in routes.all:
+            channel = (route.channel or routes.default.channel or names[0]).removeprefix("#")
+            if channel not in names:
+                names.append(channel)
+            if route.webhook and route.webhook != "SLACK_WEBHOOK_URL" and not self.env.get(route.webhook, "").strip():
+                out[route.webhook] = f"http://127.0.0.1:{port}/services/{channel}/local"
+        out["SLACK_RECEIVER_CHANNELS"] = ",".join(names)
+        return out
 
     def start_daemon(self, worker_id: str | None = None, overrides: dict[str, str] | None = None) -> Child:
         env = dict(self.env)

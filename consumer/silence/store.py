@@ -133,11 +133,13 @@ class SilenceCache:
     within that time everywhere, no restart). If a re-read fails, the last known silences keep holding."""
 
     def __init__(self, store: SilenceStore, refresh_seconds: float,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time) -> None:
         self._store = store
         self._refresh = refresh_seconds
         self._clock = clock
+        self._wall = wall
         self._silences: tuple[Silence, ...] = ()
+        self._active: set[str] = set()
         self._read_at: float | None = None
 
     def current(self) -> tuple[Silence, ...]:
@@ -146,6 +148,10 @@ class SilenceCache:
             self._read_at = now
             try:
                 self._silences = tuple(self._store.all())
+                active = {s.id for s in self._silences if s.active(self._wall())}
+                if active != self._active:
+                    log.info("silences in force: %s", ", ".join(sorted(active)) or "none")
+                    self._active = active
             except (ClientError, BotoCoreError) as exc:
                 log.warning("could not re-read the silences (%s); keeping the %d known", exc, len(self._silences))
         return self._silences
