@@ -19,10 +19,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 
+from consumer import aws
+from consumer.config import load_settings
 from consumer.errors import ConfigError
+from consumer.silence.store import SilenceStore
 
 from .server import make_server
 from .settings import load_receiver_settings
+from .state import ReceiverState
 
 logger = logging.getLogger("slack_receiver")
 
@@ -50,6 +54,17 @@ def write_ready_file(path: Path, port: int) -> None:
     os.replace(tmp, path)  # readers never see a half-written file
 
 
+def connect_silences(state: ReceiverState) -> None:
+    """The /silences page reads CALI's silences table (the consumer's settings: endpoint, keys, application name)."""
+    try:
+        cali = load_settings()
+    except ConfigError as exc:
+        state.silences_problem = f"CALI's configuration is not usable ({exc})"
+        return
+    state.silences = SilenceStore(aws.client(cali, "dynamodb"), cali.silences_table)
+    state.operator = f"{cali.operator} (slack page)"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(
@@ -65,6 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:
         logger.error("cannot listen on %s:%d: %s", args.host, args.port, exc)
         return 1
+    connect_silences(server.state)
 
     stop = threading.Event()
 

@@ -35,6 +35,7 @@ SHELL = """<!doctype html>
 <body><div class="app">
 <nav class="sidebar" aria-label="Channels"><div class="workspace">CALI local</div>
 <div class="section">Channels</div><ul id="channels"></ul>
+<div class="section"><a href="/silences">Silences</a></div>
 <p class="note">A local stand-in for Slack: webhooks and a Web API subset. Not Slack.</p></nav>
 <main><header class="channel-head"><h1 id="channel-name"></h1><span id="summary"></span></header>
 <div id="messages" class="messages" aria-live="polite"></div></main></div>

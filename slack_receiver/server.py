@@ -14,13 +14,17 @@ from pathlib import Path
 from typing import Any, cast
 from urllib.parse import parse_qs, urlsplit
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from consumer.config import Secret
+from consumer.silence.store import SilenceNotFound
 
 from . import page, webapi
 from .channels import WEBHOOK_PREFIX, Channel, Directory
 from .faults import WEBHOOK
 from .payload import PayloadError, parse_webhook_body
 from .settings import DEFAULT_CHANNELS, DEFAULT_TOKEN, ReceiverSettings
+from .silences import EXPIRE_PATH, render_silences
 from .state import CONTROL_POSTS, ReceiverState
 from .store import MessageStore
 from .workspace import Workspace
@@ -59,6 +63,8 @@ class ReceiverHandler(BaseHTTPRequestHandler):
             self._send(200, found[1], found[0])
         elif path == "/healthz":
             self._send_text(200, "ok")
+        elif path == "/silences":
+            self._silences_page()
         elif path == "/_control/messages":
             self._messages(url.query)
         elif path == "/_control/thread":
@@ -77,6 +83,8 @@ class ReceiverHandler(BaseHTTPRequestHandler):
             self._api(path.removeprefix(webapi.API_PREFIX), url.query)
         elif path in CONTROL_POSTS:
             self._control(CONTROL_POSTS[path])
+        elif path == EXPIRE_PATH:
+            self._expire_silence()
         else:
             self._read_body()
             self._send_text(404, "no_service")
@@ -194,6 +202,42 @@ class ReceiverHandler(BaseHTTPRequestHandler):
         self._send_json(200, result)
 
     # -- plumbing -------------------------------------------------------------------------------
+    # -- silences (CALI's, in DynamoDB) -----------------------------------------------------------
+    def _silences_page(self) -> None:
+        state = self.state
+        silences, problem = None, state.silences_problem
+        if state.silences is not None:
+            try:
+                silences = state.silences.all()
+            except (BotoCoreError, ClientError) as exc:
+                problem = f"the silences table cannot be read ({exc})"
+        page = render_silences(silences, state.wall_clock(), problem)
+        self._send(200, page, "text/html; charset=utf-8", {"Content-Security-Policy": _CSP})
+
+    def _expire_silence(self) -> None:
+        body = self._read_body() or b""
+        origin = self.headers.get("Origin")
+        if origin is not None and urlsplit(origin).netloc != self.headers.get("Host"):
+            self._send_text(403, "cross_origin")  # only the page itself may expire a silence
+            return
+        silence_id = parse_qs(body.decode("utf-8", "replace")).get("id", [""])[0]
+        state = self.state
+        if state.silences is None or not silence_id:
+            self._send_text(400, "no_silence")
+            return
+        try:
+            state.silences.expire(silence_id, state.operator, state.wall_clock())
+            logger.info("silence %s expired from the page", silence_id)
+        except SilenceNotFound:
+            pass  # already ended: the page shows it so
+        except (BotoCoreError, ClientError) as exc:
+            self._send_text(502, f"silences table: {exc}")
+            return
+        self.send_response(303)
+        self.send_header("Location", "/silences")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
     def _read_body(self) -> bytes | None:
         """The request body, or None when it is over the limit (the connection is then closed)."""
         try:

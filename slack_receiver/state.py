@@ -9,6 +9,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from consumer.silence.store import SilenceStore
+
 from .channels import Channel
 from .faults import FaultPlan, parse_faults, parse_outage
 from .workspace import Workspace
@@ -28,6 +30,9 @@ class ReceiverState:
     attempts: int = 0
     attempt_log: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=MAX_ATTEMPT_LOG))
     lock: threading.Lock = field(default_factory=threading.Lock)
+    silences: SilenceStore | None = None  # CALI's silences table, for the /silences page (None: not reachable)
+    silences_problem: str = "no silences table configured"
+    operator: str = "slack-page"
 
     def count_attempt(self) -> None:
         with self.lock:
