@@ -175,20 +175,15 @@ class Stack:
         return child
 
     def route_webhooks(self, port: int) -> dict[str, str]:
-        """For the local receiver: every route's channel exists there (added to ``SLACK_RECEIVER_CHANNELS``), and each
-        route's webhook variable that is not set points at its channel (``/services/<channel>/local``), so webhook
-        mode shows each route's alerts in its own channel on the page."""
+        """Each route's webhook variable that is not set points at the route's channel on the local receiver
+        (``/services/<channel>/local``; the receiver creates every channel the routes name), so webhook mode shows
+        each route's alerts in its own channel."""
         routes = self.settings.routes
-        first = self.env.get("SLACK_RECEIVER_CHANNELS", "").strip() or DEFAULT_CHANNELS
-        names = [n.strip().removeprefix("#") for n in first.split(",") if n.strip()]
-        out: dict[str, str] = {}
+        out = {}
         for route in routes.all:
-            channel = (route.channel or routes.default.channel or names[0]).removeprefix("#")
-            if channel not in names:
-                names.append(channel)
-            if route.webhook and route.webhook != "SLACK_WEBHOOK_URL" and not self.env.get(route.webhook, "").strip():
-                out[route.webhook] = f"http://127.0.0.1:{port}/services/{channel}/local"
-        out["SLACK_RECEIVER_CHANNELS"] = ",".join(names)
+            channel = route.channel or routes.default.channel
+            if route.webhook and channel and not self.env.get(route.webhook, "").strip():
+                out[route.webhook] = f"http://127.0.0.1:{port}/services/{channel.removeprefix('#')}/local"
         return out
 
     def start_daemon(self, worker_id: str | None = None, overrides: dict[str, str] | None = None) -> Child:

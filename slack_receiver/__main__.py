@@ -16,6 +16,7 @@ import signal
 import sys
 import threading
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from types import FrameType
 
@@ -25,7 +26,7 @@ from consumer.errors import ConfigError
 from consumer.silence.store import SilenceStore
 
 from .server import make_server
-from .settings import load_receiver_settings
+from .settings import ReceiverSettings, load_receiver_settings, parse_channel_names
 from .state import ReceiverState
 
 logger = logging.getLogger("slack_receiver")
@@ -54,6 +55,16 @@ def write_ready_file(path: Path, port: int) -> None:
     os.replace(tmp, path)  # readers never see a half-written file
 
 
+def with_route_channels(settings: ReceiverSettings) -> ReceiverSettings:
+    """Every channel CALI's routes name exists here too (Web API posts to an unknown channel fail)."""
+    try:
+        routes = load_settings().routes
+    except ConfigError:
+        return settings  # the consumer will say what is wrong with its configuration
+    named = [r.channel for r in routes.all if r.channel]
+    return replace(settings, channels=parse_channel_names(",".join([*settings.channels, *named])))
+
+
 def connect_silences(state: ReceiverState) -> None:
     """The /silences page reads CALI's silences table (the consumer's settings: endpoint, keys, application name)."""
     try:
@@ -71,7 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=args.log_level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     try:
-        settings = load_receiver_settings()
+        settings = with_route_channels(load_receiver_settings())
     except ConfigError as exc:
         logger.error("%s", exc)
         return 2

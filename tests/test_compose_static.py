@@ -27,7 +27,7 @@ import pytest
 import yaml
 from dotenv import dotenv_values
 
-from consumer.config import load_settings
+from consumer.config import DEFAULT_ROUTES_FILE, load_settings
 from consumer.state.dynamodb import ensure_table
 from generator.__main__ import build_parser as generator_parser
 from generator.outputs import FORWARD_CONTAINER_NAME
@@ -686,3 +686,14 @@ def test_fluent_bit_image_is_the_version_the_fixtures_were_made_with(compose: di
     version = re.search(r"Fluent Bit v(\d+\.\d+\.\d+)", corpus.README.read_text())
     assert version is not None
     assert services(compose)["fluent-bit"]["image"] == f"fluent/fluent-bit:{version.group(1)}"
+
+
+@pytest.mark.parametrize("service", ["consumer", "slack-receiver"])
+def test_the_routes_file_is_mounted_where_the_consumer_config_looks(resolved: dict[str, Any], service: str) -> None:
+    """consumer/config.py reads <repo root>/routes.yaml; both images keep the code under /app."""
+    mounts = [v for v in services(resolved)[service]["volumes"] if v["type"] == "bind"
+              and Path(v["source"]) == DEFAULT_ROUTES_FILE]
+    assert [(m["target"], m.get("read_only")) for m in mounts] == [("/app/routes.yaml", True)]
+    dockerfile = "consumer.Dockerfile" if service == "consumer" else "generator.Dockerfile"
+    text = (REPO / "docker" / dockerfile).read_text()
+    assert "WORKDIR /app" in text and "COPY consumer ./consumer" in text
