@@ -24,6 +24,7 @@ from .channels import WEBHOOK_PREFIX, Channel, Directory
 from .faults import WEBHOOK
 from .payload import PayloadError, parse_webhook_body
 from .settings import DEFAULT_CHANNELS, DEFAULT_TOKEN, ReceiverSettings
+from .silences import CSP as SILENCES_CSP
 from .silences import EXPIRE_PATH, render_silences
 from .state import CONTROL_POSTS, ReceiverState
 from .store import MessageStore
@@ -211,8 +212,8 @@ class ReceiverHandler(BaseHTTPRequestHandler):
                 silences = state.silences.all()
             except (BotoCoreError, ClientError) as exc:
                 problem = f"the silences table cannot be read ({exc})"
-        page = render_silences(silences, state.wall_clock(), problem)
-        self._send(200, page, "text/html; charset=utf-8", {"Content-Security-Policy": _CSP})
+        html = render_silences(silences, state.wall_clock(), problem)
+        self._send(200, html, "text/html; charset=utf-8", {"Content-Security-Policy": SILENCES_CSP})
 
     def _expire_silence(self) -> None:
         body = self._read_body() or b""

@@ -13,6 +13,9 @@ from html import escape
 from consumer.silence import Silence
 
 EXPIRE_PATH = "/silences/expire"
+# No script at all; inline style only; forms may post only to this server.
+CSP = ("default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; base-uri 'none'; "
+       "frame-ancestors 'none'")
 EXPIRED_SHOWN = 20
 
 _STYLE = """
