@@ -19,7 +19,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime
-from typing import IO, Any, NoReturn
+from typing import IO, NoReturn
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -109,23 +109,25 @@ def main(argv: list[str] | None = None) -> None:
     expire.add_argument("--author", help="who ends it (default: CALI_OPERATOR, else USER)")
     args = parser.parse_args(argv)
     try:
-        run(args, load_settings(), sys.stdout)
-    except (ConfigError, MatchError) as exc:
+        settings = load_settings()
+    except ConfigError as exc:
+        parser.exit(2, f"{PROG}: {exc}\n")
+    try:
+        run(args, settings, sys.stdout)
+    except MatchError as exc:
         parser.exit(2, f"{PROG}: {exc}\n")
     except SilenceNotFound as exc:
         parser.exit(1, f"{PROG}: no active silence {exc.args[0]!r} (see list)\n")
-    except ClientError as exc:
-        parser.exit(1, f"{PROG}: {_aws_problem(exc, load_settings())}\n")
-    except BotoCoreError as exc:
-        parser.exit(1, f"{PROG}: cannot reach DynamoDB ({exc})\n")
+    except (BotoCoreError, ClientError) as exc:
+        parser.exit(1, f"{PROG}: {_aws_problem(exc, settings)}\n")
 
 
-def _aws_problem(exc: ClientError, settings: Settings) -> str:
-    error: dict[str, Any] = dict(exc.response.get("Error", {}))
-    if error.get("Code") == "ResourceNotFoundException":
+def _aws_problem(exc: BotoCoreError | ClientError, settings: Settings) -> str:
+    code = exc.response.get("Error", {}).get("Code") if isinstance(exc, ClientError) else None
+    if code == "ResourceNotFoundException":
         return (f"table {settings.silences_table} not found at {settings.endpoint_url or 'AWS'} (local mode creates "
                 "it; compose and AWS: terraform apply)")
-    return f"DynamoDB said {error.get('Code')}: {error.get('Message')}"
+    return aws.explain(exc, settings)
 
 
 if __name__ == "__main__":
