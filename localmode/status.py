@@ -37,6 +37,7 @@ class Status:
     digested: int | None
     held: int | None
     dropped: Counter[str]
+    silenced: int | None  # events taken out by silences (python -m consumer.silence)
     millis_behind: int | None
     slack: str  # "ok", "failing 45s", or "-"
     restarts: int
@@ -50,7 +51,8 @@ class Status:
         dropped = " ".join(f"{reason}={n}" for reason, n in sorted(self.dropped.items()) if n) or "0"
         repeats = f" | repeats {self.repeats}" if self.repeats else ""
         return (f"records in {rate} | ERROR/WARN read {show(self.error_warn)} | alerts sent {show(self.alerts_sent)}"
-                f"{repeats} | digested {show(self.digested)} | held {show(self.held)} | dropped {dropped}"
+                f"{repeats} | digested {show(self.digested)} | held {show(self.held)}"
+                f" | silenced {show(self.silenced)} | dropped {dropped}"
                 f" | behind tip {show(self.millis_behind)} ms | Slack {self.slack} | restarts {self.restarts}"
                 f" | shards {self.shards}")
 
@@ -90,6 +92,7 @@ class Board:
             digested=total("digested_events"),
             held=sum(held_values) if held_values else None,
             dropped=dropped,
+            silenced=total("silenced_events"),
             millis_behind=max(behind) if behind else None,
             slack=slack_summary(current.values(), now),
             restarts=restarts,

@@ -28,11 +28,13 @@ def test_totals_add_up_over_shards_and_over_a_processor_restart() -> None:
         "s0": beat("s0", T0 + 11, pid=11, stats=stats(20, error=1, alerts_sent=1, digested_events=0,
                                                       dropped={"not_json": 2}, held=4)),
         "s1": beat("s1", T0 + 11, pid=12, millis_behind_latest=250,
-                   stats=stats(50, warn=2, alerts_sent=2, digested_events=0, held=1)),
+                   stats=stats(50, warn=2, alerts_sent=2, digested_events=0, held=1, silenced_events=3,
+                               silenced={"a1b2c3d4": 3})),
     }, T0 + 11, restarts=1)
 
     assert (status.records, status.error_warn, status.alerts_sent, status.digested) == (170, 8, 6, 2)
     assert status.dropped == {"not_json": 3}
+    assert status.silenced == 3
     assert status.held == 5  # a gauge: only the live processors' latest figure
     assert status.millis_behind == 250
     assert status.records_per_second == pytest.approx(7.0)  # (170 - 100) / 10 s
@@ -51,9 +53,10 @@ def test_beats_of_an_earlier_run_and_missing_keys_show_as_dashes() -> None:
 
 def test_the_line_names_every_figure_an_operator_asked_for() -> None:
     status = Status(shards=2, records_per_second=12.5, records=10, error_warn=4, alerts_sent=3, digested=1, held=0,
-                    dropped={"not_json": 2, "slack_permanent_error": 1}, millis_behind=120, slack="ok", restarts=2)
+                    dropped={"not_json": 2, "slack_permanent_error": 1}, silenced=5, millis_behind=120, slack="ok",
+                    restarts=2)
     assert status.line() == ("records in 12.5/s | ERROR/WARN read 4 | alerts sent 3 | digested 1 | held 0 | "
-                             "dropped not_json=2 slack_permanent_error=1 | behind tip 120 ms | Slack ok | "
+                             "silenced 5 | dropped not_json=2 slack_permanent_error=1 | behind tip 120 ms | Slack ok | "
                              "restarts 2 | shards 2")
 
 
