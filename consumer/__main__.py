@@ -25,7 +25,8 @@ from consumer.deliver.slack import SlackWebhook
 from consumer.deliver.webapi import SlackWebApi
 from consumer.errors import ConfigError
 from consumer.kcl.processor import AlertRecordProcessor
-from consumer.model import Level
+from consumer.silence.apply import Silencer
+from consumer.silence.store import SilenceCache, SilenceStore
 from consumer.state.dynamodb import DynamoState
 
 log = logging.getLogger("cali.consumer")
@@ -38,19 +39,27 @@ def protocol_channel() -> IO[str]:
     return channel
 
 
-def build_senders(settings: Settings) -> tuple[dict[Level, Sender], Mode]:
-    """Web API mode when SLACK_BOT_TOKEN is set (its token checked with auth.test), else webhook mode."""
+def build_senders(settings: Settings) -> tuple[dict[str, Sender], Mode]:
+    """One sender per route (``routes.yaml``), named by the route's budget key. Web API mode when SLACK_BOT_TOKEN is
+    set (its token checked once with auth.test): each route posts to its channel, else the default route's, else
+    SLACK_CHANNEL. Webhook mode otherwise: each route to the URL in the environment variable it names, else the
+    default route's webhook, else SLACK_WEBHOOK_URL."""
+    routes = settings.routes
     if settings.slack_bot_token is not None:
-        api = SlackWebApi(settings.slack_bot_token, settings.slack_channel, settings.slack_api_url)
-        log.info("Slack Web API as %s, channel %s", api.check(), settings.slack_channel)
-        return {Level.ERROR: api, Level.WARN: api}, Mode.WEB_API
-    if settings.slack_webhook_url is None:
+        token, url = settings.slack_bot_token, settings.slack_api_url
+        channels = {r.name: r.channel or routes.default.channel or settings.slack_channel for r in routes.all}
+        log.info("Slack Web API as %s", SlackWebApi(token, settings.slack_channel, url).check())
+        return {name: SlackWebApi(token, channel, url, name=f"route#{name}") for name, channel in channels.items()}, \
+            Mode.WEB_API
+    fallback = settings.webhooks.get(routes.default.webhook or "") or settings.slack_webhook_url
+    if fallback is None:
         raise ConfigError("neither SLACK_BOT_TOKEN nor SLACK_WEBHOOK_URL is set (local mode sets one of them to the "
                           "local Slack receiver)")
-    main = SlackWebhook(settings.slack_webhook_url, "main")
-    senders: dict[Level, Sender] = {Level.ERROR: main, Level.WARN: main}
-    if settings.slack_webhook_url_warn is not None:
-        senders[Level.WARN] = SlackWebhook(settings.slack_webhook_url_warn, "warn")
+    senders: dict[str, Sender] = {}
+    for route in routes.all:
+        if route.webhook and route.webhook not in settings.webhooks and route is not routes.default:
+            log.info("route %s: %s is not set; its alerts go to the default webhook", route.name, route.webhook)
+        senders[route.name] = SlackWebhook(settings.webhooks.get(route.webhook or "") or fallback, route.budget_key)
     return senders, Mode.WEBHOOK
 
 
@@ -63,7 +72,10 @@ def build_processor(settings: Settings) -> AlertRecordProcessor:
                            retries={"mode": "standard", "max_attempts": 3})
     dynamodb = boto3.client("dynamodb", region_name=settings.region, endpoint_url=settings.endpoint_url,
                             config=client_config)
-    state = DynamoState(dynamodb, settings.state_table, settings.throttle_max_per_minute)
+    state = DynamoState(dynamodb, settings.state_table, settings.throttle_max_per_minute,
+                        limits={route.budget_key: route.max_per_minute for route in settings.routes.all})
+    silences = SilenceStore(dynamodb, settings.silences_table, sleep=time.sleep)
+    silencer = Silencer(SilenceCache(silences, settings.silence_refresh_seconds), silences, time.time)
 
     def make_alerter(shard_id: str) -> Alerter:
         logs.context.fields["shard_id"] = shard_id
@@ -72,7 +84,8 @@ def build_processor(settings: Settings) -> AlertRecordProcessor:
                        digest_interval=settings.digest_interval_seconds, mode=mode,
                        update_interval=settings.update_interval_seconds,
                        resolve_after=settings.resolve_after_seconds, send_stale_after=settings.send_stale_seconds,
-                       owner=f"{settings.worker_id}/{shard_id}/{os.getpid()}")
+                       owner=f"{settings.worker_id}/{shard_id}/{os.getpid()}", routes=settings.routes,
+                       silencer=silencer)
 
     return AlertRecordProcessor(make_alerter, clock=time.monotonic,
                                 checkpoint_interval=settings.checkpoint_interval_seconds,

@@ -15,7 +15,13 @@ Web API incidents with no repeat for ``resolve_after`` seconds are updated to "q
 opens a new incident (a new root message), as a new problem would.
 
 Accounting (``Stats``): alerted_events + repeat_events + digested_events + already_delivered
-+ dropped["slack_permanent_error"] + dropped["silenced"] + held == the ERROR/WARN events read.
++ dropped["slack_permanent_error"] + silenced_events + held == the ERROR/WARN events read.
+
+Routes (``routes.yaml``, ``consumer/routes.py``): with ``routes``, ``senders`` are keyed by route name and each
+event goes to its route's sender, whose name is the route's budget and digest destination; incidents and dedup are
+per route too (the route is part of the fingerprint key). Silences (``consumer/silence``): a group under an active
+silence is decided SILENCED and counted on it; after a silence over an event ended, the silence's id becomes part of
+the event's fingerprint key, so its next occurrence alerts as new.
 """
 
 from __future__ import annotations
@@ -33,12 +39,14 @@ from zoneinfo import ZoneInfo
 from consumer.decision import Mode, Reason, bucket_closes_at, decide, digest_bucket
 from consumer.deliver.slack import Posted
 from consumer.errors import DeliveryError, PermanentDelivery, RetryableDelivery
-from consumer.model import Alert, Dropped, Level, Position, RecordRef, position
+from consumer.model import Alert, Dropped, Level, LogEvent, Position, RecordRef, position
 from consumer.pipeline.decode import decode
 from consumer.pipeline.fingerprint import fingerprint, template
 from consumer.pipeline.parse import parse_line
 from consumer.pipeline.render import incident_payload, render_alert, render_digest, render_sample
 from consumer.retry import patiently
+from consumer.routes import Routes, route_for
+from consumer.silence.apply import Silencer
 from consumer.slack_status import SlackStatus
 from consumer.state import Added, AlertState, Begun, Claim, Incident, Verdict
 from consumer.timing import BUSY_POLL_SECONDS, SEND_STALE_SECONDS
@@ -89,6 +97,8 @@ class Stats:
     uncertain: int = 0  # posts whose outcome was unknown (no answer, reset, 5xx)
     decisions: Counter[str] = field(default_factory=Counter)  # events per decision reason
     notes: Counter[str] = field(default_factory=Counter)
+    silenced_events: int = 0
+    silenced: Counter[str] = field(default_factory=Counter)  # by silence id
 
     def as_dict(self) -> dict[str, Any]:
         return {"records": self.records, "events": dict(self.events), "alerts_sent": self.alerts_sent,
@@ -96,7 +106,8 @@ class Stats:
                 "updates_sent": self.updates_sent, "samples_sent": self.samples_sent,
                 "already_delivered": self.already_delivered, "digests_sent": self.digests_sent,
                 "digested_events": self.digested_events, "dropped": dict(self.dropped), "retries": self.retries,
-                "uncertain": self.uncertain, "decisions": dict(self.decisions), "notes": dict(self.notes)}
+                "uncertain": self.uncertain, "decisions": dict(self.decisions), "notes": dict(self.notes),
+                "silenced_events": self.silenced_events, "silenced": dict(self.silenced)}
 
 
 @dataclass
@@ -145,7 +156,7 @@ class Alerter:
         *,
         levels: Set[str],
         state: AlertState,
-        senders: Mapping[Level, Sender],
+        senders: Mapping[Level, Sender] | Mapping[str, Sender],
         display_tz: ZoneInfo,
         clock: Callable[[], float],
         sleep: Callable[[float], None],
@@ -157,12 +168,17 @@ class Alerter:
         update_interval: float = 10.0,
         resolve_after: float = 900.0,
         samples_per_minute: int = SAMPLES_PER_MINUTE,
+        routes: Routes | None = None,
+        silencer: Silencer | None = None,
     ) -> None:
         self._levels = levels
         self._keep = frozenset(Level(x) for x in levels if x in Level.__members__)
         self._state = state
-        self._senders = senders
+        self._senders: dict[str, Sender] = {str(k): v for k, v in senders.items()}  # by route name with ``routes``,
+        # else by level (ERROR is the fallback)
         self._by_name = {sender.name: sender for sender in senders.values()}
+        self._routes = routes
+        self._silencer = silencer
         self._tz = display_tz
         self._clock = clock
         self._sleep = sleep
@@ -202,12 +218,14 @@ class Alerter:
     def handle_batch(self, records: Sequence[RecordIn]) -> None:
         self._batch_start = self._last
         self.tick()  # older, held-back events go first
-        groups: dict[str, _Group] = {}
+        if self._silencer is not None:
+            self._silencer.refresh()
+        groups: dict[tuple[str, str | None], _Group] = {}
         for record in records:
             for alert in self._alerts_in(record):
-                groups.setdefault(fingerprint(alert.event), _Group()).alerts.append(alert)
-        for fp, group in groups.items():
-            self._handle(fp, group)
+                groups.setdefault(self._group_key(alert.event), _Group()).alerts.append(alert)
+        for (fp, silence), group in groups.items():
+            self._handle(fp, group, silence)
         if records:
             self._last = Position(records[-1].sequence_number, records[-1].sub_sequence_number)
 
@@ -257,19 +275,35 @@ class Alerter:
         return alerts
 
     # -- one group: decide, then carry it out ---------------------------------------------------------------------
-    def _handle(self, fp: str, group: _Group) -> None:
+    def _group_key(self, event: LogEvent) -> tuple[str, str | None]:
+        """(fingerprint key, the id of the silence holding the event). The key is the fingerprint, per route, and
+        marked with the last silence over the event that ended (its next occurrence is a new problem)."""
+        fp = fingerprint(event)
+        if self._routes is not None:
+            fp = f"{route_for(event, self._routes).name}/{fp}"
+        if self._silencer is None:
+            return fp, None
+        ended = self._silencer.ended_over(event)
+        holding = self._silencer.holding(event)
+        return (fp if ended is None else f"{fp}~{ended.id}"), (holding.id if holding is not None else None)
+
+    def _handle(self, fp: str, group: _Group, silence: str | None = None) -> None:
         group = self._not_yet_delivered(group)
         while group.alerts:
-            sender = self._sender(group.first.event.level)
-            decision = decide(self._state.view(sender.name, fp, self._clock(), group.first.ref.key))
+            sender = self._sender(group.first.event)
+            view = self._state.view(sender.name, fp, self._clock(), group.first.ref.key)
+            decision = decide(view, silenced=silence is not None)
             if decision.reason is Reason.ALERT:
                 assert decision.slot is not None
                 group = self._alert(fp, group, sender, decision.slot)
             elif decision.reason is Reason.REPEAT and self._mode is Mode.WEB_API:
                 group = self._repeat(fp, group, sender)
             elif decision.reason is Reason.SILENCED:
+                assert silence is not None and self._silencer is not None
                 self._count(decision.reason, group.count)
-                self.stats.dropped["silenced"] += group.count
+                self._silencer.count(silence, group.alerts)
+                self.stats.silenced_events += group.count
+                self.stats.silenced[silence] += group.count
                 return
             else:
                 self._count(decision.reason, group.count)
@@ -426,7 +460,7 @@ class Alerter:
 
     def _tend_incidents(self, now: float) -> None:
         for fp, known in list(self._known.items()):
-            sender = self._threaded(self._sender(Level.ERROR))
+            sender = self._threaded(next(iter(self._by_name.values())))  # the root's channel is in the incident
             if sender is None:
                 return
             self._maybe_update(fp, known, sender, now)
@@ -500,8 +534,10 @@ class Alerter:
             self.stats.digested_events += pending.events
 
     # -- Slack ----------------------------------------------------------------------------------------------------
-    def _sender(self, level: Level) -> Sender:
-        return self._senders.get(level) or self._senders[Level.ERROR]
+    def _sender(self, event: LogEvent) -> Sender:
+        if self._routes is not None:
+            return self._senders[route_for(event, self._routes).name]
+        return self._senders.get(event.level) or self._senders[Level.ERROR]
 
     def _deliver(self, payload: Mapping[str, Any], sender: Sender, key: str, *, since: float,
                  uncertain: bool) -> Posted | None:

@@ -12,7 +12,7 @@ WORKDIR /app
 
 # Versions come from requirements.txt, the one list of runtime pins.
 COPY requirements.txt /tmp/requirements.txt
-RUN grep -E '^(boto3|msgpack|python-dotenv|PyYAML|jsonschema)==' /tmp/requirements.txt > /tmp/generator-requirements.txt \
+RUN grep -E '^(boto3|msgpack|python-dotenv|PyYAML|jsonschema|tenacity)==' /tmp/requirements.txt > /tmp/generator-requirements.txt \
     && pip install --no-cache-dir -r /tmp/generator-requirements.txt \
     && rm /tmp/requirements.txt /tmp/generator-requirements.txt
 

@@ -37,11 +37,11 @@ class Status:
     digested: int | None
     held: int | None
     dropped: Counter[str]
-    silenced: int | None  # events taken out by silences (python -m consumer.silence)
     millis_behind: int | None
     slack: str  # "ok", "failing 45s", or "-"
     restarts: int
     repeats: int | None = None  # Web API mode: events counted into an open incident's root
+    silenced: int | None = None  # events taken out by silences (python -m consumer.silence)
 
     def line(self) -> str:
         def show(value: int | None) -> str:

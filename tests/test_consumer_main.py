@@ -19,12 +19,12 @@ from consumer.config import Secret, load_settings
 from consumer.decision import Mode
 from consumer.deliver.slack import SlackWebhook
 from consumer.deliver.webapi import SlackWebApi
-from consumer.model import Level
 from consumer.state.dynamodb import DynamoState
 from slack_receiver import ReceiverServer, ReceiverSettings, running
 
 REPO = Path(__file__).resolve().parents[1]
 TOKEN = "xoxb-wiring-test"
+ROUTES = REPO / "tests" / "fixtures" / "routes-wiring.yaml"
 
 
 @pytest.fixture
@@ -43,7 +43,7 @@ def environment(**overrides: str) -> dict[str, str]:
         "CALI_UPDATE_INTERVAL_SECONDS": "3.5", "CALI_RESOLVE_AFTER_SECONDS": "77", "CALI_HEALTH_DIR": "/tmp/wired",
         "CALI_SEND_STALE_SECONDS": "33",
         "SLACK_WEBHOOK_URL": "http://127.0.0.1:9/services/main", "SLACK_WEBHOOK_URL_WARN": "http://127.0.0.1:9/w",
-        "CALI_ROUTES_FILE": "none", "LOG_LEVEL": "INFO", **overrides,
+        "CALI_ROUTES_FILE": str(ROUTES), "CALI_SILENCE_REFRESH_SECONDS": "2.5", "LOG_LEVEL": "INFO", **overrides,
     }
 
 
@@ -67,19 +67,25 @@ def test_every_setting_reaches_its_object_in_webhook_mode() -> None:
     assert (state._table, state._limit) == ("wired-app-state", 17)
     client: Any = state._client
     assert (client.meta.region_name, client.meta.endpoint_url) == ("eu-west-3", "http://127.0.0.1:9")
-    main, warn = alerter._senders[Level.ERROR], alerter._senders[Level.WARN]
+    assert state._limits == {"route#warnings": 4, "route#default": 17}
+    main, warn = alerter._senders["default"], alerter._senders["warnings"]
     assert isinstance(main, SlackWebhook) and isinstance(warn, SlackWebhook)
     assert (main._url.value, warn._url.value) == ("http://127.0.0.1:9/services/main", "http://127.0.0.1:9/w")
+    assert (main.name, warn.name) == ("route#default", "route#warnings")
+    assert alerter._routes is not None and [r.name for r in alerter._routes.all] == ["warnings", "default"]
+    silencer: Any = alerter._silencer
+    assert silencer._cache._refresh == 2.5 and silencer._store._table == "wired-app-silences"
 
 
 def test_every_setting_reaches_its_object_in_web_api_mode(receiver: ReceiverServer) -> None:
     alerter = alerter_of(environment(SLACK_BOT_TOKEN=TOKEN, SLACK_CHANNEL="cali-wiring",
                                      SLACK_API_URL=receiver.url + "/api/"))
     assert alerter._mode is Mode.WEB_API
-    sender = alerter._senders[Level.ERROR]
-    assert isinstance(sender, SlackWebApi) and alerter._senders[Level.WARN] is sender
+    sender, warn = alerter._senders["default"], alerter._senders["warnings"]
+    assert isinstance(sender, SlackWebApi) and isinstance(warn, SlackWebApi)
     assert (sender._channel, sender._token.value, sender._calls.base_url) == (
         "cali-wiring", TOKEN, receiver.url + "/api/")
+    assert (warn._channel, warn.name) == ("cali-warnings", "route#warnings")  # the route's channel
 
 
 def test_a_refused_bot_token_is_one_line_and_exit_code_2(receiver: ReceiverServer) -> None:

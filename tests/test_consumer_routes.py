@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
+from consumer.alerter import Alerter, RecordIn
 from consumer.config import DEFAULT_ROUTES_FILE, Secret, load_settings
+from consumer.decision import Mode
 from consumer.errors import ConfigError
 from consumer.model import Level, LogEvent
 from consumer.routes import RoutesError, default_only, load_routes, parse_routes, route_for
+from consumer.state.memory import MemoryState
+from tests.test_consumer_alerter import FakeClock, FakeSleep, RecordingSender
 
 RULES = """\
 routes:
@@ -163,3 +169,51 @@ def test_settings_read_the_routes_file_and_only_the_named_webhooks(tmp_path: Pat
     assert load_settings({"CALI_ROUTES_FILE": "none"}).routes.rules == ()
     with pytest.raises(ConfigError, match="cannot read the routes file"):
         load_settings({"CALI_ROUTES_FILE": str(tmp_path / "nope.yaml")})
+
+
+# -- in the alert path: each route its own sender, budget, digest and incidents -----------------------------------
+
+RULES_TWO = "routes:\n  - name: pay\n    match: {service: payment-api}\n    max_per_minute: 2\ndefault: {}\n"
+
+
+class Routed:
+    def __init__(self, mode: Mode = Mode.WEBHOOK) -> None:
+        self.clock = FakeClock()
+        self.routes = parse_routes(RULES_TWO, "routes.yaml", 3)
+        self.senders = {r.name: RecordingSender(r.budget_key) for r in self.routes.all}
+        limits = {r.budget_key: r.max_per_minute for r in self.routes.all}
+        self.alerter = Alerter(levels={"ERROR", "WARN"}, state=MemoryState(99, limits=limits), senders=self.senders,
+                               display_tz=ZoneInfo("UTC"), clock=self.clock, sleep=FakeSleep(self.clock),
+                               digest_interval=60.0, mode=mode, routes=self.routes)
+        self.seq = 0
+
+    def batch(self, *events: tuple[str, str]) -> None:
+        records = []
+        for service, message in events:
+            self.seq += 1
+            line = json.dumps({"level": "ERROR", "service": service, "message": message})
+            records.append(RecordIn(line.encode(), "shardId-000000000000", str(1000 + self.seq)))
+        self.alerter.handle_batch(records)
+
+
+def test_each_route_has_its_own_sender_budget_and_digest() -> None:
+    rig = Routed()
+    kinds = ["db timeout", "card declined", "ledger locked", "refund failed", "fraud check down"]
+    rig.batch(*[("payment-api", kind) for kind in kinds], *[("auth-api", kind) for kind in kinds])
+    pay, default = rig.senders["pay"], rig.senders["default"]
+    assert (len(pay.texts), len(default.texts)) == (2, 3)  # 2 and 3 a minute: each route its own budget
+    assert all("payment-api" in t for t in pay.texts) and all("auth-api" in t for t in default.texts)
+    assert rig.alerter.held == 5
+    rig.clock.advance(125)  # both routes' digest intervals closed
+    rig.alerter.tick()
+    assert "3 more" in pay.texts[-1] and "2 more" in default.texts[-1]  # each route's digest to its own sender
+    stats = rig.alerter.stats
+    assert (stats.alerted_events, stats.digested_events, rig.alerter.held) == (5, 5, 0)
+
+
+def test_web_api_incidents_are_per_route() -> None:
+    rig = Routed(Mode.WEB_API)
+    rig.batch(("payment-api", "db timeout after 10ms"), ("auth-api", "db timeout after 10ms"))
+    rig.batch(("payment-api", "db timeout after 20ms"), ("auth-api", "db timeout after 30ms"))
+    assert len(rig.senders["pay"].texts) == 1 and len(rig.senders["default"].texts) == 1  # one root per route
+    assert rig.alerter.stats.repeat_events == 2  # the repeats counted into each route's own incident

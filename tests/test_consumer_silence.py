@@ -7,16 +7,22 @@ import json
 import time
 import uuid
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
+from consumer.alerter import Alerter, RecordIn
+from consumer.decision import Mode
 from consumer.model import Level, LogEvent, sortable_position
 from consumer.pipeline.match import MatchError, parse_matchers
 from consumer.silence import Silence, parse_duration, silence_for
 from consumer.silence.__main__ import main
+from consumer.silence.apply import Silencer
 from consumer.silence.store import SilenceCache, SilenceNotFound, SilenceStore
+from consumer.state.memory import MemoryState
 from localmode.resources import ensure_silences_table
 from tests.emulator import make_client
+from tests.test_consumer_alerter import FakeClock, FakeSleep, RecordingSender
 
 NOW = 1_800_000_000.0
 
@@ -219,3 +225,43 @@ def test_cli_missing_table_is_one_line(capsys: pytest.CaptureFixture[str], monke
     got, _, err = cli(capsys, monkeypatch, emulator_url, "never-created-silences", "list")
     assert got == 1 and "table never-created-silences not found" in err and err.count("\n") == 1
 
+
+
+# -- in the alert path ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", [Mode.WEBHOOK, Mode.WEB_API])
+def test_silenced_events_are_counted_not_alerted_and_alert_as_new_after(store: SilenceStore, mode: Mode) -> None:
+    clock = FakeClock(NOW)
+    silencer = Silencer(SilenceCache(store, 0.0, clock=clock, wall=clock), store, clock)
+    posts = RecordingSender()
+    alerter = Alerter(levels={"ERROR", "WARN"}, state=MemoryState(100), senders={Level.ERROR: posts},
+                      display_tz=ZoneInfo("UTC"), clock=clock, sleep=FakeSleep(clock), dedup_window=300.0,
+                      mode=mode, silencer=silencer)
+    seq = [0]
+
+    def batch(*messages: str, service: str = "payment-api") -> None:
+        records = []
+        for message in messages:
+            seq[0] += 1
+            line = json.dumps({"level": "ERROR", "service": service, "message": message})
+            records.append(RecordIn(line.encode(), "shardId-000000000000", str(1000 + seq[0])))
+        alerter.handle_batch(records)
+
+    batch("db timeout after 3000ms")
+    assert len(posts.texts) == 1  # alerted: within the dedup window (webhook) / an open incident (Web API)
+    s = store.add(["service=payment-api", "message~db timeout"], NOW, NOW + 60, "alice", "failover")
+    clock.advance(1)
+    batch("db timeout after 3001ms", "db timeout after 5000ms", "card declined")
+    batch("db timeout after 10ms", service="auth-api")
+    stats = alerter.stats
+    assert stats.silenced_events == 2 and stats.silenced == {s.id: 2} and stats.decisions["silenced"] == 2
+    assert [x.silenced for x in store.all()] == [2]
+    assert len(posts.texts) == 3  # "card declined" and auth-api's timeout alerted, nothing silenced was
+    clock.now = NOW + 61  # the silence ended; 61 s after the first alert, inside the 300 s dedup window
+    batch("db timeout after 7000ms")
+    assert len(posts.texts) == 4 and "7000" in posts.texts[-1]  # alerts as new, not as a repeat of the first
+    batch("db timeout after 8000ms")
+    assert len(posts.texts) == 4  # and it is one problem again after that
+    assert (stats.alerted_events + stats.digested_events + stats.repeat_events + alerter.held
+            + stats.silenced_events == sum(stats.events.values()) == 7)

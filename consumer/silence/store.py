@@ -19,6 +19,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from consumer.retry import patiently
 from consumer.silence import Silence
 
 log = logging.getLogger("cali.silence")
@@ -47,9 +48,18 @@ def _silence(item: dict[str, Any]) -> Silence:
 
 
 class SilenceStore:
-    def __init__(self, client: Any, table: str) -> None:
+    """``sleep`` given (the processors): a count is retried through transient trouble (consumer.retry), never lost;
+    without it (the CLI), errors surface at once."""
+
+    def __init__(self, client: Any, table: str, sleep: Callable[[float], None] | None = None) -> None:
         self._db = client
         self._table = table
+        self._sleep = sleep
+
+    def _update(self, **kwargs: Any) -> Any:
+        if self._sleep is None:
+            return self._db.update_item(**kwargs)
+        return patiently(lambda: self._db.update_item(**kwargs), self._sleep, "silences table update_item")
 
     def add(self, matchers: Sequence[str], starts_at: float, ends_at: float, author: str, reason: str) -> Silence:
         while True:
@@ -102,7 +112,7 @@ class SilenceStore:
         todo = list(positions)
         while todo:
             try:
-                self._db.update_item(
+                self._update(
                     TableName=self._table, Key={"id": {"S": silence_id}},
                     UpdateExpression="ADD silenced :n SET #mark = :through, last_silenced_at = :now",
                     ConditionExpression="attribute_exists(id) AND (attribute_not_exists(#mark) OR #mark < :first)",

@@ -101,10 +101,11 @@ class _Cancelled(Exception):
 
 class DynamoState:
     def __init__(self, client: Any, table: str, limit: int, window: float = 60.0,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 sleep: Callable[[float], None] = time.sleep, limits: Mapping[str, int] | None = None) -> None:
         self._client = client
         self._table = table
         self._limit = limit
+        self._limits = dict(limits or {})  # per budget (a route's); others: ``limit``
         self._window = window
         self._sleep = sleep
         self._slot_busy_until: dict[str, dict[int, float]] = {}
@@ -168,11 +169,12 @@ class DynamoState:
 
     def _free_slot(self, budget: str, now: float) -> int | None:
         busy = self._slot_busy_until.setdefault(budget, {})
-        if self._limit <= 256:
-            free = [slot for slot in range(self._limit) if busy.get(slot, 0.0) <= now]
+        limit = self._limits.get(budget, self._limit)
+        if limit <= 256:
+            free = [slot for slot in range(limit) if busy.get(slot, 0.0) <= now]
             return self._random.choice(free) if free else None
         for _ in range(32):
-            slot = self._random.randrange(self._limit)
+            slot = self._random.randrange(limit)
             if busy.get(slot, 0.0) <= now:
                 return slot
         return None

@@ -42,8 +42,9 @@ class _Send:
 
 
 class MemoryState:
-    def __init__(self, limit: int, window: float = 60.0) -> None:
+    def __init__(self, limit: int, window: float = 60.0, limits: Mapping[str, int] | None = None) -> None:
         self._limit = limit
+        self._limits = dict(limits or {})  # per budget (a route's); others: ``limit``
         self._window = window
         self._slots: dict[str, list[float]] = {}  # budget -> last use of each slot taken so far
         self._fingerprints: dict[str, _Fingerprint] = {}
@@ -61,7 +62,7 @@ class MemoryState:
         for slot, at in enumerate(used):
             if now - at >= self._window:
                 return slot
-        return len(used) if len(used) < self._limit else None
+        return len(used) if len(used) < self._limits.get(budget, self._limit) else None
 
     def ended_through(self, shard_id: str) -> str | None:
         return self._high_water.get(shard_id)
@@ -78,7 +79,7 @@ class MemoryState:
         if takeover and send is not None and claim.now - send.at < claim.stale_after:
             return Begun(Verdict.BUSY)
         used = self._slots.setdefault(claim.budget, [])
-        slot_free = claim.slot < 0 or claim.slot == len(used) < self._limit or (
+        slot_free = claim.slot < 0 or claim.slot == len(used) < self._limits.get(claim.budget, self._limit) or (
             claim.slot < len(used) and claim.now - used[claim.slot] >= self._window)
         fingerprint = self._fingerprints.get(claim.fingerprint) if claim.fingerprint else None
         fingerprint_free = fingerprint is None or claim.now >= fingerprint.until or fingerprint.owner == claim.key
