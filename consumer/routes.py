@@ -252,7 +252,7 @@ def main() -> None:
     except ConfigError as exc:
         sys.stderr.write(f"python -m consumer.routes: {exc}\n")
         raise SystemExit(2) from None
-    rows = describe(settings.routes, settings.webhooks, None)
+    rows = describe(settings.routes, settings.webhooks, settings.slack_channel)
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     sys.stdout.write(f"routes from {settings.routes.source} (first match wins)\n")
     for row in rows:
