@@ -10,7 +10,7 @@ failing, since when, the last error) and ``failed_batches``. Healthy means:
   which is what an operator should see);
 - no shard stays without a live owner for more than twice ``failoverTimeMillis``. A live owner raises the lease's
   counter every few seconds; each run of the check records when it last saw each lease change
-  (``<dir>/leases.observed``), so a probe that runs every few seconds sees a lease nobody renews or takes. That is
+  (``<dir>/leases-<app>.observed``), so a probe that runs every few seconds sees a lease nobody renews or takes. That is
   what KCL 3.1.3 does after its leader died without releasing the lock (amazon-kinesis-client #1803): lease
   assignment stops silently (the README says how to recover).
 
@@ -37,7 +37,6 @@ from consumer.config import kcl_failover_millis
 
 STALE_AFTER_SECONDS = timing.HEALTH_STALE_SECONDS  # longer than any legitimate wait
 BEAT_EVERY_SECONDS = 5.0
-OBSERVED_FILE = "leases.observed"
 RECOVERY_HINT = "if the KCL leader died, delete its lock (README, 'When shards are not reassigned')"
 
 
@@ -107,9 +106,13 @@ def without_live_owner(seen: Observed, now: float, failover_ms: int) -> dict[str
             if now - lease["since"] > limit}
 
 
-def read_observed(directory: Path) -> Observed:
+def observed_file(directory: Path, app: str) -> Path:
+    return directory / f"leases-{app}.observed"
+
+
+def read_observed(path: Path) -> Observed:
     try:
-        data = json.loads((directory / OBSERVED_FILE).read_text())
+        data = json.loads(path.read_text())
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
@@ -173,9 +176,10 @@ def main(argv: list[str] | None = None) -> None:
             raise SystemExit(1) from None
         leases = {i["leaseKey"]["S"]: {k: next(iter(v.values())) for k, v in i.items()} for i in items}
         owned = sorted(s for s, lease in leases.items() if lease.get("leaseOwner") == settings.worker_id)
-        seen = observe(read_observed(settings.health_dir), leases, now)
+        observed = observed_file(settings.health_dir, settings.app_name)
+        seen = observe(read_observed(observed), leases, now)
         with contextlib.suppress(OSError):  # then the next run cannot compare; the other checks stand
-            _write_atomically(settings.health_dir / OBSERVED_FILE, json.dumps(seen))
+            _write_atomically(observed, json.dumps(seen))
         orphans = without_live_owner(seen, now, failover_ms)
     report = assess(alive, owned, read_heartbeats(settings.health_dir), now, orphans=orphans,
                     failover_ms=failover_ms)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -14,6 +14,7 @@ from localmode.supervisor import Child, free_port
 from tests.integration.helpers import Receiver
 
 WORKER_ID = "cali-test-worker-1"
+GRACEFUL_EXIT = 143  # the JVM's status after a SIGTERM it handled (shutdown hooks ran; no SIGKILL was needed)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -105,3 +106,25 @@ def daemon(stack: Stack) -> Iterator[Daemon]:
 def running_daemon(daemon: Daemon) -> Daemon:
     daemon.start()
     return daemon
+
+
+@pytest.fixture
+def pipeline(stack: Stack, tmp_path: Path) -> Iterator[Callable[..., tuple[Stack, Receiver]]]:
+    """Factory: a private pipeline (stream with N shards, app, receiver) on the session emulator; ``env`` adds
+    settings (e.g. a shorter stale-claim time). Its daemons are the test's to start, as ``Daemon(stack, id)``."""
+    made: list[Stack] = []
+
+    def make(shards: int, endpoint: str | None = None, owners: tuple[str, ...] = (),
+             **env: str) -> tuple[Stack, Receiver]:
+        other = Stack(env=stack_env(endpoint or stack.settings.endpoint_url or "", CALI_STREAM_SHARDS=str(shards),
+                                    CALI_CHECKPOINT_INTERVAL_SECONDS="2", **env),
+                      run_dir=tmp_path / f"p{len(made)}")
+        made.append(other)
+        other.start_emulator()
+        other.create_resources(owners)
+        other.start_receiver()
+        return other, Receiver(f"http://127.0.0.1:{other.settings.slack_receiver_port}")
+
+    yield make
+    for other in made:
+        other.stop()

@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import subprocess
+import sys
 import urllib.parse
 import urllib.request
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from dotenv import dotenv_values
+
+from consumer.config import REPO_ROOT, Settings, load_settings
 from localmode.supervisor import wait_for
 
-__all__ = ["Receiver", "event_count", "leases", "put_lines", "wait_for"]
+__all__ = ["Receiver", "checkpoint_at", "dotenv_settings", "event_count", "last_per_shard", "leases", "new_shell",
+           "put_lines", "put_located", "readme_commands", "run_shell", "wait_for"]
 
 
 @dataclass
@@ -68,10 +77,15 @@ class Receiver:
 
 def put_lines(kinesis: Any, stream: str, payloads: Iterable[bytes]) -> int:
     """PutRecords in batches of 500 with random partition keys (like Fluent Bit); re-puts failed entries."""
+    return len(put_located(kinesis, stream, payloads))
+
+
+def put_located(kinesis: Any, stream: str, payloads: Iterable[bytes]) -> list[tuple[str, str]]:
+    """``put_lines``, answering where each record landed: (shard id, sequence number), in the order they landed."""
     import uuid
 
     pending = [{"Data": data, "PartitionKey": uuid.uuid4().hex} for data in payloads]
-    total = len(pending)
+    landed: list[tuple[str, str]] = []
     while pending:
         size, count = 0, 0
         for entry in pending[:500]:  # PutRecords: 500 records and 5 MiB at most
@@ -81,9 +95,25 @@ def put_lines(kinesis: Any, stream: str, payloads: Iterable[bytes]) -> int:
             count += 1
         batch, pending = pending[:count], pending[count:]
         result = kinesis.put_records(StreamName=stream, Records=batch)
+        landed += [(outcome["ShardId"], outcome["SequenceNumber"]) for outcome in result["Records"]
+                   if "ErrorCode" not in outcome]
         pending = [entry for entry, outcome in zip(batch, result["Records"], strict=True)
                    if "ErrorCode" in outcome] + pending
-    return total
+    return landed
+
+
+def last_per_shard(landed: Iterable[tuple[str, str]]) -> dict[str, int]:
+    """The highest sequence number written to each shard."""
+    last: dict[str, int] = {}
+    for shard, sequence in landed:
+        last[shard] = max(last.get(shard, 0), int(sequence))
+    return last
+
+
+def checkpoint_at(lease: dict[str, Any]) -> int:
+    """A lease's checkpoint as a number; -1 before the first record (TRIM_HORIZON, LATEST...)."""
+    value = str(lease.get("checkpoint", ""))
+    return int(value) if value.isdigit() else -1
 
 
 def leases(dynamodb: Any, table: str) -> dict[str, dict[str, Any]]:
@@ -102,3 +132,38 @@ def event_count(payload: dict[str, Any]) -> int:
         return int(digest.group(1))
     repeat = re.search(r" \(x(\d+)\)$", text.split("\n", 1)[0])
     return int(repeat.group(1)) if repeat else 1
+
+
+# -- README's commands, as a new shell runs them -----------------------------------------------------------------
+
+README = REPO_ROOT / "README.md"
+BLOCK = re.compile(r"<!-- readme-test: (\w+) -->\s*```(?:bash|sh)\n(.*?)```\s*<!-- /readme-test -->", re.DOTALL)
+
+
+def dotenv_settings() -> Settings:
+    """The settings of ``.env`` alone (the names README's commands use), whatever this process's environment says."""
+    return load_settings({k: v for k, v in dotenv_values(REPO_ROOT / ".env").items() if v is not None})
+
+
+def readme_commands(kind: str) -> list[str]:
+    """The command lines of README's shell blocks marked ``kind`` (a trailing backslash continues a line)."""
+    commands: list[str] = []
+    for found, body in BLOCK.findall(README.read_text()):
+        if found == kind:
+            joined = body.replace("\\\n", " ")
+            commands += [line.strip() for line in joined.splitlines() if line.strip() and not line.startswith("#")]
+    return commands
+
+
+def new_shell(endpoint: str, worker_id: str) -> dict[str, str]:
+    """The environment of a new shell: the venv is not activated, and nothing of CALI's or AWS's is exported,
+    except the two things that differ from ``.env`` on a machine shared with other test runs."""
+    venv_bin = str(Path(sys.executable).parent)
+    path = os.pathsep.join(p for p in os.environ.get("PATH", "").split(os.pathsep) if p and p != venv_bin)
+    return {"PATH": path, "HOME": os.environ.get("HOME", "/tmp"), "LANG": "C.UTF-8",
+            "LOCALSTACK_ENDPOINT": endpoint, "CALI_WORKER_ID": worker_id}
+
+
+def run_shell(command: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["bash", "-c", command], env=env, cwd=REPO_ROOT, capture_output=True, text=True,
+                          timeout=120)

@@ -8,28 +8,41 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from consumer.config import kcl_failover_millis
 from consumer.model import Dropped
 from consumer.pipeline.decode import decode
 from consumer.pipeline.parse import parse_line
 from generator.fluentbit import fluent_bit_record
 from localmode.stack import Stack
 from localmode.supervisor import wait_until
-from tests.integration.conftest import Daemon, stack_env
+from tests.integration.conftest import GRACEFUL_EXIT, Daemon
 from tests.integration.fault_proxy import FaultProxy
-from tests.integration.helpers import Receiver, event_count, leases, put_lines, wait_for
+from tests.integration.helpers import (
+    Receiver,
+    dotenv_settings,
+    event_count,
+    leases,
+    new_shell,
+    put_lines,
+    readme_commands,
+    run_shell,
+    wait_for,
+)
 from tests.integration.tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.faults
+DOTENV_APP = dotenv_settings().app_name  # the application name README's commands use
 
 TIMEOUT = 150.0
 
@@ -81,26 +94,6 @@ def owners(stack: Stack) -> Counter[str]:
     return Counter(str(lease.get("leaseOwner", "-")) for lease in leases(stack.client("dynamodb"),
                                                                            stack.settings.app_name).values()
                    if lease.get("checkpoint") != "SHARD_END")
-
-
-@pytest.fixture
-def pipeline(stack: Stack, tmp_path: Path) -> Iterator[Any]:
-    """Factory: a private pipeline (stream with N shards, app, receiver) on the session emulator."""
-    made: list[Stack] = []
-
-    def make(shards: int, endpoint: str | None = None, owners: tuple[str, ...] = ()) -> tuple[Stack, Receiver]:
-        env = stack_env(endpoint or stack.settings.endpoint_url or "", CALI_STREAM_SHARDS=str(shards),
-                        CALI_CHECKPOINT_INTERVAL_SECONDS="2")
-        other = Stack(env=env, run_dir=tmp_path / f"p{len(made)}")
-        made.append(other)
-        other.start_emulator()
-        other.create_resources(owners)
-        other.start_receiver()
-        return other, Receiver(f"http://127.0.0.1:{other.settings.slack_receiver_port}")
-
-    yield make
-    for other in made:
-        other.stop()
 
 
 def wait_all(receiver: Receiver, load: SteadyLoad) -> Counter[str]:
@@ -158,7 +151,7 @@ def test_rolling_restart_hands_leases_over_without_loss_or_duplicates(pipeline: 
     with SteadyLoad(stack, f"rolling-{uuid.uuid4().hex[:6]}") as load:
         for worker in (one, two):
             time.sleep(3)
-            assert worker.stop() is not None  # SIGTERM: checkpoint, graceful lease handoff
+            assert worker.stop() == GRACEFUL_EXIT  # SIGTERM: checkpoint, graceful lease handoff
             worker.start()
             wait_for(lambda w=worker: owners(stack), lambda o, w=worker: o.get(w.worker_id, 0) >= 1, TIMEOUT,
                      f"{worker.worker_id} back with leases")
@@ -207,9 +200,9 @@ def test_resharding_parents_finish_before_children_and_nothing_is_lost(pipeline:
         if load.marker in message["payload"]["text"]:
             times.setdefault(shard_of(message["payload"]), []).append(message["received_at"])
     parent, kids = first["ShardId"], [c["ShardId"] for c in children]
+    assert parent in times and all(kid in times for kid in kids), f"a shard got no alert: {sorted(times)}"
     for kid in kids:
-        if kid in times:
-            assert max(times[parent]) <= min(times[kid]), "a child started before its parent finished"
+        assert max(times[parent]) <= min(times[kid]), "a child started before its parent finished"
     worker.stop()
 
 
@@ -344,3 +337,58 @@ def test_a_failure_inside_a_batch_never_lets_a_checkpoint_pass_it(stack: Stack, 
               f"every ERROR was at Slack in {resumed - stopped:.1f}s")
     finally:
         proxy.close()
+
+
+def health_report(env: dict[str, str]) -> tuple[int, dict[str, Any]]:
+    result = subprocess.run([sys.executable, "-m", "consumer.health", "--json"], env=env, capture_output=True,
+                            text=True, timeout=60)
+    return result.returncode, json.loads(result.stdout) if result.stdout.startswith("{") else {}
+
+
+def test_a_dead_leader_is_reported_and_the_readme_recovery_reassigns_its_shards(pipeline: Any,
+                                                                                tmp_path: Path) -> None:
+    """kill -9 of the KCL leader: its lock stays, nobody reassigns its shards (2 minutes, or never:
+    amazon-kinesis-client #1803). The survivor's health check says so within about twice failoverTimeMillis; the
+    README's recovery (delete the lock) makes the survivor take the shards; every ERROR arrives once."""
+    stack, receiver = pipeline(4, owners=("worker-one", "worker-two"), CALI_HEALTH_DIR=str(tmp_path / "health"))
+    workers = {w: Daemon(stack, w) for w in ("worker-one", "worker-two")}
+    for worker in workers.values():
+        worker.start()
+    wait_for(lambda: owners(stack), lambda o: o == Counter({"worker-one": 2, "worker-two": 2}), TIMEOUT,
+             "both workers holding leases")
+    boss = wait_for(lambda: leader(stack), lambda x: x in workers, TIMEOUT, "a leader")
+    survivor = next(w for w in workers if w != boss)
+    env = {**stack.env, "CALI_WORKER_ID": survivor}
+    failover_s = kcl_failover_millis() / 1000
+    wait_for(lambda: health_report(env), lambda r: r[0] == 0, TIMEOUT, f"{survivor} healthy")
+    with SteadyLoad(stack, f"leader-{uuid.uuid4().hex[:6]}") as load:
+        time.sleep(4)
+        workers[boss].kill()
+        killed = time.monotonic()
+        _, report = wait_for(lambda: health_report(env), lambda r: r[0] == 1 and bool(r[1]["without_live_owner"]),
+                                6 * failover_s, "the survivor's health check to report shards without a live owner")
+        detected = time.monotonic() - killed
+        assert "lease assignment has stopped" in report["reason"] and "\n" not in report["reason"]
+        shown = json.loads(subprocess.run([sys.executable, "-m", "consumer.checkpoints", "--json"], env=env,
+                                          capture_output=True, text=True, check=True, timeout=60).stdout)
+        assert shown["leader"]["owner"] == boss and shown["leader"]["owner_renews_leases"] is False
+        assert owners(stack)[boss] >= 1, "the dead leader still holds shards"
+
+        recovery = readme_commands("recovery")
+        assert recovery, "README shows how to recover"
+        shell = new_shell(stack.settings.endpoint_url or "", survivor)
+        for command in recovery:  # README's names are .env's; this pipeline has its own application name
+            result = run_shell(command.replace(DOTENV_APP, stack.settings.app_name), shell)
+            assert (result.returncode, result.stderr) == (0, ""), result.stderr
+        recovering = time.monotonic()
+        wait_for(lambda: owners(stack), lambda o: o == Counter({survivor: 4}), TIMEOUT, f"{survivor} holding all 4")
+        recovered = time.monotonic() - recovering
+        wait_for(lambda: health_report(env), lambda r: r[0] == 0, 6 * failover_s, "healthy again")
+        time.sleep(3)
+    found = wait_all(receiver, load)
+
+    assert found == Counter(dict.fromkeys(load.expected, 1)), "every ERROR exactly once"
+    assert detected < 4 * failover_s, f"reported {detected:.1f}s after the kill"  # 2x failover + probe spacing
+    print(f"\ndead leader: reported unhealthy {detected:.1f}s after the kill; after deleting the lock {survivor} "
+          f"held all shards in {recovered:.1f}s; {len(found)} ERRORs once each")
+    workers[survivor].stop()

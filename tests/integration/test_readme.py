@@ -4,50 +4,27 @@ uses ``.env``'s names. Whatever shell blocks others add between the markers are 
 
 from __future__ import annotations
 
-import os
-import re
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from dotenv import dotenv_values
 
-from consumer.config import REPO_ROOT, load_settings
 from generator.fluentbit import fluent_bit_record
 from localmode.stack import Stack
 from tests.integration.conftest import Daemon, stack_env
-from tests.integration.helpers import Receiver, leases, put_lines, wait_for
+from tests.integration.helpers import (
+    Receiver,
+    dotenv_settings,
+    leases,
+    new_shell,
+    put_lines,
+    readme_commands,
+    run_shell,
+    wait_for,
+)
 
-README = REPO_ROOT / "README.md"
-BLOCK = re.compile(r"<!-- readme-test: (\w+) -->\s*```(?:bash|sh)\n(.*?)```\s*<!-- /readme-test -->", re.DOTALL)
-DOTENV = load_settings({k: v for k, v in dotenv_values(REPO_ROOT / ".env").items() if v is not None})
-
-
-def readme_commands(kind: str) -> list[str]:
-    """The command lines of README's shell blocks marked ``kind`` (a trailing backslash continues a line)."""
-    commands: list[str] = []
-    for found, body in BLOCK.findall(README.read_text()):
-        if found == kind:
-            joined = body.replace("\\\n", " ")
-            commands += [line.strip() for line in joined.splitlines() if line.strip() and not line.startswith("#")]
-    return commands
-
-
-def new_shell(endpoint: str, worker_id: str) -> dict[str, str]:
-    """The environment of a new shell: the venv is not activated, and nothing of CALI's or AWS's is exported,
-    except the two things that differ from ``.env`` on a machine shared with other test runs."""
-    venv_bin = str(Path(sys.executable).parent)
-    path = os.pathsep.join(p for p in os.environ.get("PATH", "").split(os.pathsep) if p and p != venv_bin)
-    return {"PATH": path, "HOME": os.environ.get("HOME", "/tmp"), "LANG": "C.UTF-8",
-            "LOCALSTACK_ENDPOINT": endpoint, "CALI_WORKER_ID": worker_id}
-
-
-def run(command: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["bash", "-c", command], env=env, cwd=REPO_ROOT, capture_output=True, text=True,
-                          timeout=120)
+DOTENV = dotenv_settings()
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +64,7 @@ def test_readme_marks_operating_commands() -> None:
 def test_readme_command_works_as_written(command: str, readme_pipeline: tuple[Stack, str]) -> None:
     other, worker = readme_pipeline
     env = new_shell(other.settings.endpoint_url or "", worker)
-    result = wait_for(lambda: run(command, env), lambda r: r.returncode == 0, 30, f"`{command}` to succeed")
+    result = wait_for(lambda: run_shell(command, env), lambda r: r.returncode == 0, 30, f"`{command}` to succeed")
     assert result.stderr == "", "quiet: no banner, no warning, no traceback"
     assert result.stdout.strip()
     if "consumer.health" in command:
