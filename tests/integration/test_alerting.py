@@ -18,9 +18,21 @@ import pytest
 from generator.fluentbit import fluent_bit_record
 from localmode.stack import Stack
 from tests.integration.conftest import Daemon, stack_env
-from tests.integration.helpers import Receiver, event_count, leases, put_lines, wait_for
+from tests.integration.helpers import (
+    Receiver,
+    checkpoint_at,
+    event_count,
+    last_per_shard,
+    leases,
+    put_lines,
+    put_located,
+    wait_for,
+)
 
 TIMEOUT = 120.0
+OUTAGE_SECONDS = 20  # long enough for several failed posts and backoffs; the test waits it out
+# Longer than one post plus one backoff sleep (alerter.SEND_STALE_SECONDS says why); 75 s in production.
+STALE_CLAIM_SECONDS = 25
 
 
 def error_line(service: str, message: str, level: str = "ERROR") -> bytes:
@@ -124,13 +136,17 @@ def test_400_is_permanent_counted_not_retried_and_the_checkpoint_moves_on(
     receiver.faults([{"status": 400, "body": "invalid_payload"}])
     before = len(attempts(receiver))
     kinesis = stack.client("kinesis")
-    put_lines(kinesis, stack.settings.stream_name, [error_line(f"{marker}-a", f"{marker} refused")])
+    [(shard, refused)] = put_located(kinesis, stack.settings.stream_name, [error_line(f"{marker}-a",
+                                                                                      f"{marker} refused")])
     wait_for(lambda: attempts(receiver)[before:], lambda a: len(a) >= 1, TIMEOUT, "the refused attempt")
     put_lines(kinesis, stack.settings.stream_name, [error_line(f"{marker}-b", f"{marker} accepted")])
 
     found = wait_for(lambda: posted(receiver, marker), lambda c: sum(c.values()) >= 1, TIMEOUT, "the next alert")
     assert found == Counter({f"{marker} accepted": 1})
     assert [a["status"] for a in attempts(receiver)[before:]] == [400, 200]  # the 400 was not retried
+    # the refused event ended (counted as dropped): the checkpoint moves past it
+    wait_for(lambda: leases(stack.client("dynamodb"), stack.settings.app_name)[shard],
+             lambda lease: checkpoint_at(lease) >= int(refused), 30, "the checkpoint past the refused record")
 
     running_daemon.stop()  # SIGTERM: checkpoints; the refused record is behind the checkpoint, not re-read
     running_daemon.start()
@@ -144,44 +160,61 @@ def test_slack_outage_holds_the_checkpoint_and_everything_is_delivered_after(
     marker = f"outage-{uuid.uuid4().hex[:8]}"
     dynamodb = stack.client("dynamodb")
     records, messages = unique_errors(marker, 10)
-    receiver._call("POST", "/_control/outage", {"seconds": 60, "status": 503, "body": "service_unavailable"})
+    receiver._call("POST", "/_control/outage", {"seconds": OUTAGE_SECONDS, "status": 503,
+                                                "body": "service_unavailable"})
     started = time.monotonic()
-    put_lines(stack.client("kinesis"), stack.settings.stream_name, records)
+    landed = put_located(stack.client("kinesis"), stack.settings.stream_name, records)
+    first = {shard: min(int(s) for sh, s in landed if sh == shard) for shard, _ in landed}
     wait_for(lambda: attempts(receiver), lambda a: sum(x["status"] == 503 for x in a) >= 5, TIMEOUT, "failing posts")
-    held = leases(dynamodb, stack.settings.app_name)
+    at_start = leases(dynamodb, stack.settings.app_name)
+    time.sleep(max(0.0, OUTAGE_SECONDS - 3 - (time.monotonic() - started)))
+    at_end = leases(dynamodb, stack.settings.app_name)  # still inside the outage
 
-    found = wait_for(lambda: posted(receiver, marker), lambda c: sum(c.values()) >= 10, 60 + TIMEOUT,
+    found = wait_for(lambda: posted(receiver, marker), lambda c: sum(c.values()) >= 10, OUTAGE_SECONDS + TIMEOUT,
                      "every alert once Slack is back")
 
-    assert time.monotonic() - started >= 55
+    assert time.monotonic() - started >= OUTAGE_SECONDS - 5
     assert found == Counter(dict.fromkeys(messages, 1))
-    after = leases(dynamodb, stack.settings.app_name)
-    assert any(after[s]["checkpoint"] != held[s]["checkpoint"] for s in held)  # it moved only after delivery
+    for shard, first_of_ours in first.items():  # held before this test's first record all through the outage
+        assert checkpoint_at(at_start[shard]) < first_of_ours
+        assert checkpoint_at(at_end[shard]) == checkpoint_at(at_start[shard])
+    written = last_per_shard(landed)
+    wait_for(lambda: leases(dynamodb, stack.settings.app_name),
+             lambda t: all(checkpoint_at(t[shard]) >= last for shard, last in written.items()), 30,
+             "the checkpoints past every record once delivered")
 
 
-def test_kill_9_mid_stream_then_restart_posts_nothing_twice_and_loses_nothing(
-        stack: Stack, receiver: Receiver, running_daemon: Daemon) -> None:
-    kinesis = stack.client("kinesis")
+def test_kill_9_mid_stream_then_restart_posts_nothing_twice_and_loses_nothing(pipeline: Any) -> None:
+    """Its own pipeline, with the stale-claim time shortened (CALI_SEND_STALE_SECONDS): a claim of a killed processor
+    is taken over after it, and a re-post, if any, would come within it; the test waits that window out."""
+    other, receiver = pipeline(2, CALI_SEND_STALE_SECONDS=str(STALE_CLAIM_SECONDS))
+    daemon = Daemon(other, "worker-crash")
+    daemon.start()
+    kinesis = other.client("kinesis")
     marker = f"crash-{uuid.uuid4().hex[:8]}"
     first, first_messages = unique_errors(f"{marker}-a", 30)
-    put_lines(kinesis, stack.settings.stream_name, first)
+    put_lines(kinesis, other.settings.stream_name, first)
     wait_for(lambda: posted(receiver, marker), lambda c: sum(c.values()) >= 30, TIMEOUT, "the first 30 alerts")
     # Slack down while the second part streams in: the processors are mid-stream, retrying, when killed.
     receiver._call("POST", "/_control/outage", {"seconds": 600, "status": 503, "body": "service_unavailable"})
     second, second_messages = unique_errors(f"{marker}-b", 30)
     before = len(attempts(receiver))
-    put_lines(kinesis, stack.settings.stream_name, second)
+    put_lines(kinesis, other.settings.stream_name, second)
     wait_for(lambda: attempts(receiver)[before:], lambda a: len(a) >= 3, TIMEOUT, "posts failing mid-stream")
 
-    running_daemon.kill()
+    daemon.kill()
     receiver.clear_faults()
-    running_daemon.start()
+    daemon.start()
+    restarted = time.monotonic()
 
-    # the killed processors' send claims must go stale first (alerter.SEND_STALE_SECONDS)
-    found = wait_for(lambda: posted(receiver, marker), lambda c: sum(c.values()) >= 60, TIMEOUT + 90, "all 60 alerts")
-    time.sleep(3)
+    # the killed processors' send claims must go stale first
+    stale = getattr(other.settings, "send_stale_seconds", 75.0)  # 75 s: the built-in time, where not settable
+    found = wait_for(lambda: posted(receiver, marker), lambda c: sum(c.values()) >= 60, TIMEOUT + stale,
+                     "all 60 alerts")
+    time.sleep(max(3.0, restarted + stale + 5 - time.monotonic()))  # the whole window in which a re-post could come
     assert posted(receiver, marker) == Counter(dict.fromkeys(first_messages | second_messages, 1))
     assert found.total() == 60
+    daemon.stop()
 
 
 def test_hostile_input_is_escaped_truncated_and_never_crashes(stack: Stack, receiver: Receiver,

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import uuid
 from collections import Counter
+from typing import Any
 
 from consumer.model import Dropped
 from consumer.pipeline.decode import decode
@@ -15,8 +16,17 @@ from consumer.pipeline.parse import parse_line
 from generator.fluentbit import fluent_bit_record
 from localmode.stack import Stack
 from tests.corpus import fluent_bit_records
-from tests.integration.conftest import WORKER_ID, Daemon
-from tests.integration.helpers import Receiver, event_count, leases, put_lines, wait_for
+from tests.integration.conftest import GRACEFUL_EXIT, WORKER_ID, Daemon
+from tests.integration.helpers import (
+    Receiver,
+    checkpoint_at,
+    event_count,
+    last_per_shard,
+    leases,
+    put_lines,
+    put_located,
+    wait_for,
+)
 
 ALERT_TIMEOUT = 90.0  # first use includes the daemon's start-up
 
@@ -57,40 +67,46 @@ def test_error_and_warn_alert_info_and_debug_do_not(stack: Stack, receiver: Rece
 
 
 def test_checkpoints_appear_in_the_lease_table(stack: Stack, receiver: Receiver, running_daemon: Daemon) -> None:
+    """Compared with this test's own records: what earlier tests left in the shared lease table does not count."""
     marker = f"ckpt-{uuid.uuid4().hex[:8]}"
     records, expected = mixed_lines(marker, 16)
-    put_lines(stack.client("kinesis"), stack.settings.stream_name, records)
+    written = last_per_shard(put_located(stack.client("kinesis"), stack.settings.stream_name, records))
     wait_for(lambda: alerted(receiver, marker), lambda c: sum(c.values()) >= len(expected), ALERT_TIMEOUT, "alerts")
 
     table = wait_for(lambda: leases(stack.client("dynamodb"), stack.settings.app_name),
-                     lambda t: len(t) == 2 and all(v["checkpoint"].isdigit() for v in t.values()), 30,
-                     "numeric checkpoints on both shards")
-    assert {lease["leaseOwner"] for lease in table.values()} == {WORKER_ID}
+                     lambda t: all(checkpoint_at(t[shard]) >= last for shard, last in written.items()), 30,
+                     "checkpoints at or past this test's last record in each shard")
+    assert {table[shard]["leaseOwner"] for shard in written} == {WORKER_ID}
 
 
-def test_restart_resumes_from_the_checkpoint_without_realerting(stack: Stack, receiver: Receiver,
-                                                                 running_daemon: Daemon) -> None:
-    kinesis = stack.client("kinesis")
+def test_restart_resumes_from_the_checkpoint_without_realerting(pipeline: Any) -> None:
+    """On a fresh stream: a SIGTERM lets the daemon end gracefully with every lease's checkpoint exactly at the last
+    record written to its shard; the restart reads only what came after."""
+    other, receiver = pipeline(2)
+    daemon = Daemon(other, "worker-restart")
+    daemon.start()
+    kinesis = other.client("kinesis")
     before = f"before-{uuid.uuid4().hex[:8]}"
     records, expected_before = mixed_lines(before, 16)
-    put_lines(kinesis, stack.settings.stream_name, records)
+    written = last_per_shard(put_located(kinesis, other.settings.stream_name, records))
     wait_for(lambda: alerted(receiver, before), lambda c: sum(c.values()) >= len(expected_before), ALERT_TIMEOUT,
              "alerts before the restart")
 
-    assert running_daemon.stop() is not None  # SIGTERM: shutdown_requested, checkpoint, exit
-    checkpoints = leases(stack.client("dynamodb"), stack.settings.app_name)
-    assert all(lease["checkpoint"].isdigit() for lease in checkpoints.values())
+    assert daemon.stop() == GRACEFUL_EXIT  # SIGTERM: shutdown_requested, checkpoint, exit on its own
+    checkpoints = leases(other.client("dynamodb"), other.settings.app_name)
+    assert {shard: checkpoint_at(checkpoints[shard]) for shard in written} == written
 
     after = f"after-{uuid.uuid4().hex[:8]}"
     records, expected_after = mixed_lines(after, 16)
-    put_lines(kinesis, stack.settings.stream_name, records)
-    running_daemon.start()
+    put_lines(kinesis, other.settings.stream_name, records)
+    daemon.start()
     found_after = wait_for(lambda: alerted(receiver, after), lambda c: sum(c.values()) >= len(expected_after),
                            ALERT_TIMEOUT, "alerts after the restart")
 
     assert sorted(found_after) == sorted(expected_after)
     assert alerted(receiver, before) == Counter(dict.fromkeys(expected_before, 1))  # nothing posted twice
-    assert "shutdown requested for shard" in running_daemon.log_text()
+    assert "shutdown requested for shard" in daemon.log_text()
+    daemon.stop()
 
 
 def test_every_fluent_bit_fixture_record_flows_through(stack: Stack, receiver: Receiver,
