@@ -355,7 +355,7 @@ def test_a_dead_leader_is_reported_and_the_readme_recovery_reassigns_its_shards(
                                                                                 tmp_path: Path) -> None:
     """kill -9 of the KCL leader: its lock stays, nobody reassigns its shards (2 minutes, or never:
     amazon-kinesis-client #1803). The survivor's health check says so within about twice failoverTimeMillis; the
-    README's recovery (delete the lock) makes the survivor take the shards; every ERROR arrives once."""
+    README's recovery (delete the lock) makes the survivor take the shards; every ERROR arrives."""
     stack, receiver = pipeline(4, owners=("worker-one", "worker-two"), CALI_HEALTH_DIR=str(tmp_path / "health"),
                                CALI_SEND_STALE_SECONDS="25")
     workers = {w: Daemon(stack, w) for w in ("worker-one", "worker-two")}
@@ -395,8 +395,12 @@ def test_a_dead_leader_is_reported_and_the_readme_recovery_reassigns_its_shards(
         time.sleep(3)
     found = wait_all(receiver, load)
 
-    assert found == Counter(dict.fromkeys(load.expected, 1)), "every ERROR exactly once"
+    assert set(found) == load.expected, "every ERROR arrived"
+    # kill -9 may fall between Slack's "ok" and the "done" mark of a post: that message is posted again when its
+    # claim is taken over (the one window an incoming webhook cannot close; README, "Effectively once")
+    doubled = {m: n for m, n in found.items() if n > 1}
+    assert len(doubled) <= 2 and set(doubled.values()) <= {2}, doubled  # at most one per shard of the dead leader
     assert detected < 4 * failover_s, f"reported {detected:.1f}s after the kill"  # 2x failover + probe spacing
     print(f"\ndead leader: reported unhealthy {detected:.1f}s after the kill; after deleting the lock {survivor} "
-          f"held all shards in {recovered:.1f}s; {len(found)} ERRORs once each")
+          f"held all shards in {recovered:.1f}s; {len(found)} ERRORs, posted twice: {doubled or 'none'}")
     workers[survivor].stop()
