@@ -68,16 +68,21 @@ def state(workspace: Workspace, channel_ref: str, since: str = "") -> dict[str, 
     if since == current:
         return {"version": current, "unchanged": True}
     directory = workspace.directory
-    channel: Channel = directory.find(channel_ref) or directory.default
     names: Mapping[str, str] = {ch.id: ch.name for ch in directory.channels}
+    counts = {ch.id: 0 for ch in directory.channels}
+    latest = directory.default
+    for view in workspace.views():
+        if in_channel(view):
+            counts[view["channel"]] = counts.get(view["channel"], 0) + 1
+            latest = directory.find(view["channel"]) or latest
+    # No channel asked for: the default one, or, while it is empty, where the newest message went (with routes,
+    # every alert may land in a team's channel; a first look should not be an empty page). The page then sticks.
+    channel: Channel = directory.find(channel_ref) or (
+        directory.default if counts.get(directory.default.id) else latest)
     views = workspace.views(channel)
     roots = [v for v in views if in_channel(v)]
     keep = {v["ts"] for v in roots[-MAX_SHOWN:]}
     shown = [v for v in views if v["ts"] in keep or v.get("thread_ts") in keep]
-    counts = {ch.id: 0 for ch in directory.channels}
-    for view in workspace.views():
-        if in_channel(view):
-            counts[view["channel"]] = counts.get(view["channel"], 0) + 1
     return {
         "version": current,
         "channel": {"id": channel.id, "name": channel.name},

@@ -22,6 +22,8 @@ import pytest
 from slack_receiver import ReceiverServer, running
 from slack_receiver.faults import NORMAL, Fault, FaultPlan, Outage, parse_fault, parse_outage
 from slack_receiver.payload import PayloadError, parse_webhook_body
+from slack_receiver.server import DEFAULT_SETTINGS
+from slack_receiver.settings import ReceiverSettings
 from slack_receiver.store import MessageStore
 
 REPO = Path(__file__).resolve().parents[1]
@@ -246,6 +248,19 @@ def test_page_state_and_static_files(server: ReceiverServer) -> None:
     for path in ("/static/../server.py", "/static/nope.js", "/static/"):
         assert request(server.url + path)[0] == 404
 
+
+
+def test_page_opens_where_the_alerts_are_while_the_default_channel_is_empty(store_path: Path) -> None:
+    """With routes every alert may land in a team's channel: a first look must not be an empty default channel."""
+    settings = ReceiverSettings(token=DEFAULT_SETTINGS.token, channels=("cali-alerts", "payments-alerts", "db"))
+    with running(store_path=store_path, settings=settings) as srv:
+        assert json.loads(request(srv.url + "/_page/state")[1])["channel"]["name"] == "cali-alerts"
+        post_json(srv.url + "/services/payments-alerts/local", {"text": "payment failed"})
+        post_json(srv.url + "/services/db/local", {"text": "deadlock"})
+        assert json.loads(request(srv.url + "/_page/state")[1])["channel"]["name"] == "db"  # the newest
+        post_json(srv.url + HOOK, {"text": "to the default"})
+        assert json.loads(request(srv.url + "/_page/state")[1])["channel"]["name"] == "cali-alerts"
+        assert json.loads(request(srv.url + "/_page/state?channel=payments-alerts")[1])["total"] == 1
 
 # -- pure parts ----------------------------------------------------------------------------------
 

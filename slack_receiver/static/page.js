@@ -10,7 +10,7 @@
   const POLL_MS = 1000;
   const openThreads = new Set();
   let version = "";
-  const channel = new URLSearchParams(window.location.search).get("channel") || "";
+  let channel = new URLSearchParams(window.location.search).get("channel") || "";
 
   function build(node) {
     if (typeof node === "string") return document.createTextNode(node);
@@ -102,6 +102,7 @@
       if (response.ok) {
         const state = await response.json();
         if (!state.unchanged) render(state);
+        if (!channel && state.channel) channel = state.channel.id;  // the channel first shown stays shown
         version = state.version;
         document.body.dataset.version = version;
         document.body.classList.remove("offline");
