@@ -78,6 +78,9 @@ def run(args: argparse.Namespace, terminal: Terminal) -> int:
         return 1
     finally:
         stack.stop()
+        if stopping.is_set():
+            saved = stack.state_file
+            log.info("stopped; %s", f"state saved in {saved}" if saved.exists() else "nothing saved")
 
 
 def say_how_we_start(stack: Stack, fresh: bool) -> None:
