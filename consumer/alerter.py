@@ -8,7 +8,8 @@ group, ``decide`` (pure) names what happens, and the alerter carries it out:
   place at most once per ``update_interval``; new message texts go into its thread, bounded per minute).
 - OVER_BUDGET: into the application-wide digest of the destination's current interval (one per interval for the
   whole application, sent by whichever processor gets to it first once the interval closed; the budget limits
-  alerts, not this one message per interval).
+  alerts, not this one message per interval). The batch's groups for one destination are added at its end, all
+  in one ``add_to_digest`` (one round trip).
 
 ``safe_through`` is the one position the KCL adapter may checkpoint: every event up to it has ended.
 Web API incidents with no repeat for ``resolve_after`` seconds are updated to "quiet since ..."; a repeat after that
@@ -48,7 +49,7 @@ from consumer.retry import patiently
 from consumer.routes import Routes, route_for
 from consumer.silence.apply import Silencer
 from consumer.slack_status import SlackStatus
-from consumer.state import Added, AlertState, Begun, Claim, Incident, Verdict
+from consumer.state import Added, AlertState, Begun, Claim, Contribution, Incident, Verdict
 from consumer.timing import BUSY_POLL_SECONDS, SEND_STALE_SECONDS
 
 log = logging.getLogger("cali.alerter")
@@ -224,8 +225,11 @@ class Alerter:
         for record in records:
             for alert in self._alerts_in(record):
                 groups.setdefault(self._group_key(alert.event), _Group()).alerts.append(alert)
+        over: dict[str, list[_Group]] = {}  # destination -> its groups for the digest, added in one round trip
         for (fp, silence), group in groups.items():
-            self._handle(fp, group, silence)
+            self._handle(fp, group, silence, over)
+        for destination, digested in over.items():
+            self._to_digest(digested, self._by_name[destination])
         if records:
             self._last = Position(records[-1].sequence_number, records[-1].sub_sequence_number)
 
@@ -287,7 +291,7 @@ class Alerter:
         holding = self._silencer.holding(event)
         return (fp if ended is None else f"{fp}~{ended.id}"), (holding.id if holding is not None else None)
 
-    def _handle(self, fp: str, group: _Group, silence: str | None = None) -> None:
+    def _handle(self, fp: str, group: _Group, silence: str | None, over: dict[str, list[_Group]]) -> None:
         group = self._not_yet_delivered(group)
         while group.alerts:
             sender = self._sender(group.first.event)
@@ -307,7 +311,7 @@ class Alerter:
                 return
             else:
                 self._count(decision.reason, group.count)
-                self._to_digest(group, sender)
+                over.setdefault(sender.name, []).append(group)
                 return
 
     def _count(self, reason: Reason, events: int) -> None:
@@ -476,21 +480,30 @@ class Alerter:
                 del self._known[fp]
 
     # -- digests --------------------------------------------------------------------------------------------------
-    def _to_digest(self, group: _Group, sender: Sender) -> None:
-        event = group.first.event  # one fingerprint: one service, level and template for the whole group
-        lines = {(event.level.value, event.service or "unknown", template(event.message)[:300]): group.count}
-        while True:
+    def _to_digest(self, groups: list[_Group], sender: Sender) -> None:
+        """The batch's groups for ``sender``'s digest: one ``add_to_digest`` for all of them."""
+        while groups:
             now = self._clock()
             bucket, index = digest_bucket(sender.name, now, self._digest_interval,
                                           self._not_before.get(sender.name, 0))
-            added, where = self._state.add_to_digest(bucket, group.first.ref.key, group.last.ref.key, lines, now)
-            if added is not Added.SEALED:
-                break
-            self._not_before[sender.name] = index + 1  # being sent: join the next one
-        if added is Added.ALREADY and where is not None:
-            self._rejoin(where, group.count)
-        else:
-            self._hold(bucket, group.count)
+            results = self._state.add_to_digest(bucket, [self._contribution(group) for group in groups], now)
+            sealed = []
+            for group, (added, where) in zip(groups, results, strict=True):
+                if added is Added.SEALED:
+                    sealed.append(group)
+                elif added is Added.ALREADY and where is not None:
+                    self._rejoin(where, group.count)
+                else:
+                    self._hold(bucket, group.count)
+            if sealed:
+                self._not_before[sender.name] = index + 1  # being sent: join the next one
+            groups = sealed
+
+    @staticmethod
+    def _contribution(group: _Group) -> Contribution:
+        event = group.first.event  # one fingerprint: one service, level and template for the whole group
+        lines = {(event.level.value, event.service or "unknown", template(event.message)[:300]): group.count}
+        return Contribution(group.first.ref.key, group.last.ref.key, lines)
 
     def _hold(self, bucket: str, events: int) -> None:
         destination, _, index = bucket.rpartition("#")

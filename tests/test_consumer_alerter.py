@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -27,6 +27,7 @@ from consumer.errors import PermanentDelivery, RetryableDelivery
 from consumer.model import Level, LogEvent
 from consumer.pipeline.fingerprint import fingerprint
 from consumer.pipeline.parse import parse_line
+from consumer.state import Added, Contribution
 from consumer.state.memory import MemoryState
 from consumer.timing import BACKOFF_MAX_SECONDS
 from tests.corpus import fluent_bit_records
@@ -214,6 +215,29 @@ def test_while_the_budget_is_spent_new_alerts_join_the_digest() -> None:
     rig.alerter.tick()
     assert rig.main.texts[-1].startswith("3 more ERROR/WARN")
     assert (rig.alerter.stats.digested_events, rig.alerter.held) == (3, 0)
+
+
+class DigestCallsState(MemoryState):
+    """A real MemoryState that records the size of each ``add_to_digest`` call (each one a round trip in
+    DynamoState)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(limit)
+        self.digest_calls: list[int] = []
+
+    def add_to_digest(self, bucket: str, contributions: Sequence[Contribution],
+                      now: float) -> list[tuple[Added, str | None]]:
+        self.digest_calls.append(len(contributions))
+        return super().add_to_digest(bucket, contributions, now)
+
+
+def test_the_over_budget_groups_of_a_batch_go_into_the_digest_in_one_call() -> None:
+    state = DigestCallsState(limit=2)
+    rig = Rig(state=state)
+    rig.batch(*DISTINCT, DISTINCT[5], DISTINCT[0])  # 8 fingerprints: 2 alerts, 6 groups (7 events) over budget
+    assert (len(rig.main.payloads), state.digest_calls, rig.alerter.held) == (2, [6], 7)
+    rig.batch(*DISTINCT)  # repeats of the alerted two, the rest over budget: still one call
+    assert (state.digest_calls, rig.alerter.held) == ([6, 8], 15)
 
 
 def test_a_pending_digest_does_not_block_alerts_for_new_fingerprints() -> None:

@@ -16,7 +16,17 @@ from typing import Any
 
 import pytest
 
-from consumer.state import Added, AlertState, Begun, Claim, Incident, Verdict
+from consumer.state import (
+    DIGEST_GROUPS_PER_TRANSACTION,
+    Added,
+    AlertState,
+    Begun,
+    Claim,
+    Contribution,
+    DigestLine,
+    Incident,
+    Verdict,
+)
 from consumer.state.dynamodb import DynamoState, ensure_table
 from consumer.state.memory import MemoryState
 from tests.emulator import make_client
@@ -161,20 +171,53 @@ def test_the_high_water_mark_only_rises(new_state: NewState) -> None:
 # -- digests --------------------------------------------------------------------------------------------------------
 
 
+def add(state: AlertState, bucket: str, first: str, through: str, lines: dict[DigestLine, int],
+        now: float) -> tuple[Added, str | None]:
+    """One group's contribution."""
+    [result] = state.add_to_digest(bucket, [Contribution(first, through, lines)], now)
+    return result
+
+
 def test_one_digest_bucket_collects_from_every_process_once(new_state: NewState) -> None:
     a, b = new_state(), new_state()
     line_a, line_b = ("ERROR", "pay", "db timeout after <n>ms"), ("WARN", "auth", "slow")
-    assert a.add_to_digest("main#1", key(1), key(2), {line_a: 2}, BASE) == (Added.ADDED, "main#1")
-    assert b.add_to_digest("main#1", f"{SHARD}x/1/0/0", f"{SHARD}x/3/0/0", {line_a: 1, line_b: 4}, BASE) == \
+    assert add(a, "main#1", key(1), key(2), {line_a: 2}, BASE) == (Added.ADDED, "main#1")
+    assert add(b, "main#1", f"{SHARD}x/1/0/0", f"{SHARD}x/3/0/0", {line_a: 1, line_b: 4}, BASE) == \
         (Added.ADDED, "main#1")
-    assert a.add_to_digest("main#1", key(1), key(2), {line_a: 2}, BASE + 1) == (Added.ALREADY, "main#1")
+    assert add(a, "main#1", key(1), key(2), {line_a: 2}, BASE + 1) == (Added.ALREADY, "main#1")
     assert a.ended_through(SHARD) == key(2)  # a contribution ended those events as far as a re-read goes
     delivered = b.delivered(key(1))
     assert delivered is not None and delivered.bucket == "main#1"
     contents = b.seal_digest("main#1")
     assert (contents.lines, contents.total) == ({line_a: 3, line_b: 4}, 7)
-    assert a.add_to_digest("main#1", key(7), key(7), {line_a: 1}, BASE + 2) == (Added.SEALED, None)
+    assert add(a, "main#1", key(7), key(7), {line_a: 1}, BASE + 2) == (Added.SEALED, None)
     assert b.seal_digest("main#1").total == 7  # sealing again reads the same
+
+
+def test_a_batch_of_contributions_counts_each_group_once(new_state: NewState) -> None:
+    a, b = new_state(), new_state()
+    line_a, line_b = ("ERROR", "pay", "db timeout after <n>ms"), ("WARN", "auth", "slow")
+    assert add(a, "main#1", key(3), key(4), {line_a: 2}, BASE) == (Added.ADDED, "main#1")
+    batch = [Contribution(key(1), key(2), {line_a: 2}), Contribution(key(3), key(4), {line_a: 2}),
+             Contribution(key(5), key(9), {line_b: 3})]
+    assert b.add_to_digest("main#1", batch, BASE + 1) == [(Added.ADDED, "main#1"), (Added.ALREADY, "main#1"),
+                                                          (Added.ADDED, "main#1")]
+    assert a.ended_through(SHARD) == key(9)
+    for first, through in ((key(1), key(2)), (key(5), key(9))):
+        delivered = a.delivered(first)
+        assert delivered is not None and (delivered.through, delivered.bucket) == (through, "main#1")
+    assert b.seal_digest("main#1").lines == {line_a: 4, line_b: 3}  # the re-read group counted once
+    assert b.add_to_digest("main#1", [*batch[2:], Contribution(key(10), key(10), {line_b: 1})], BASE + 2) == \
+        [(Added.ALREADY, "main#1"), (Added.SEALED, None)]
+
+
+def test_more_contributions_than_one_transaction_holds(new_state: NewState) -> None:
+    state = new_state()
+    n = DIGEST_GROUPS_PER_TRANSACTION + 5
+    batch = [Contribution(key(i), key(i), {("ERROR", "svc", f"t{i % 7}"): 1}) for i in range(1, n + 1)]
+    assert state.add_to_digest("main#1", batch, BASE) == [(Added.ADDED, "main#1")] * n
+    assert state.ended_through(SHARD) == key(n)
+    assert state.seal_digest("main#1").total == n
 
 
 # -- Web API incidents ----------------------------------------------------------------------------------------------
@@ -296,5 +339,9 @@ def test_one_alert_costs_two_round_trips(endpoint: str) -> None:
     state.end(key(1), "p1", BASE + 1, key(1))
     assert calls == ["TransactWriteItems", "TransactWriteItems"]
     calls.clear()
-    assert state.add_to_digest("main#1", key(2), key(2), {("ERROR", "a", "b"): 1}, BASE) == (Added.ADDED, "main#1")
+    assert add(state, "main#1", key(2), key(2), {("ERROR", "a", "b"): 1}, BASE) == (Added.ADDED, "main#1")
+    assert calls == ["TransactWriteItems"]
+    calls.clear()  # the over-budget groups of a batch: one round trip for all of them, up to a transaction's size
+    batch = [Contribution(key(i), key(i), {("ERROR", "a", f"t{i}"): 1}) for i in range(3, 3 + 40)]
+    assert state.add_to_digest("main#1", batch, BASE) == [(Added.ADDED, "main#1")] * 40
     assert calls == ["TransactWriteItems"]

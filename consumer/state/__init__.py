@@ -15,17 +15,19 @@ What is kept:
 - a **high-water mark** per shard: the last event covered by any ended message or digest contribution.
 
 One alert costs two sequential round trips: ``begin`` (budget slot + fingerprint + send claim, one transaction)
-and ``end`` (send record + incident root + high-water mark, one transaction).
+and ``end`` (send record + incident root + high-water mark, one transaction). The over-budget groups of one batch
+for one destination cost one: ``add_to_digest`` (counts + a send record per group + high-water mark).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
 
 DigestLine = tuple[str, str, str]  # (level, service, template)
+DIGEST_GROUPS_PER_TRANSACTION = 98  # DynamoDB transactions hold 100 items: the counts, a record per group, the mark
 
 
 class Verdict(StrEnum):
@@ -101,6 +103,15 @@ class DigestContents:
         return sum(self.lines.values())
 
 
+@dataclass(frozen=True)
+class Contribution:
+    """One group's events for a digest bucket, recorded under its first event (a re-read's look-up)."""
+
+    key: str  # the group's first event
+    through: str  # its last event
+    lines: Mapping[DigestLine, int]
+
+
 class Added(StrEnum):
     ADDED = "added"
     SEALED = "sealed"  # the bucket is being sent: add to a later one
@@ -153,10 +164,11 @@ class AlertState(Protocol):
         """Web API: one of the incident's thread samples for this minute."""
         ...
 
-    def add_to_digest(self, bucket: str, key: str, through: str, lines: Mapping[DigestLine, int],
-                      now: float) -> tuple[Added, str | None]:
-        """Count events into a digest bucket, recorded under ``key`` (one round trip). ALREADY comes with the
-        bucket they went to."""
+    def add_to_digest(self, bucket: str, contributions: Sequence[Contribution],
+                      now: float) -> list[tuple[Added, str | None]]:
+        """Count the contributions (groups of one shard) into a digest bucket, each recorded under its key: one
+        round trip for all of them (one per ``DIGEST_GROUPS_PER_TRANSACTION``). One result per contribution, in
+        order; ALREADY comes with the bucket they went to."""
         ...
 
     def seal_digest(self, bucket: str) -> DigestContents:

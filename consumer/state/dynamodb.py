@@ -21,7 +21,8 @@ import hashlib
 import logging
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -29,9 +30,11 @@ from botocore.exceptions import ClientError
 from consumer.model import position
 from consumer.retry import patiently
 from consumer.state import (
+    DIGEST_GROUPS_PER_TRANSACTION,
     Added,
     Begun,
     Claim,
+    Contribution,
     DigestContents,
     DigestLine,
     Ended,
@@ -391,8 +394,48 @@ class DynamoState:
             ExpressionAttributeValues={":one": _n(1), ":max": _n(per_minute)}) is not None
 
     # -- digests ----------------------------------------------------------------------------------------------
-    def add_to_digest(self, bucket: str, key: str, through: str, lines: Mapping[DigestLine, int],
-                      now: float) -> tuple[Added, str | None]:
+    def add_to_digest(self, bucket: str, contributions: Sequence[Contribution],
+                      now: float) -> list[tuple[Added, str | None]]:
+        if len({c.through.rsplit("/", 3)[0] for c in contributions}) > 1:
+            raise ValueError("digest contributions of one shard at a time (one high-water mark)")
+        step = DIGEST_GROUPS_PER_TRANSACTION
+        return [result for start in range(0, len(contributions), step)
+                for result in self._add_chunk(bucket, contributions[start:start + step], now)]
+
+    def _add_chunk(self, bucket: str, chunk: Sequence[Contribution], now: float) -> list[tuple[Added, str | None]]:
+        """One transaction: the counts (refused once sealed), a send record per group (refused when it exists: a
+        re-read), the high-water mark (dropped when already higher). A refused record leaves the others to retry."""
+        results: dict[int, tuple[Added, str | None]] = {}
+        waiting = list(range(len(chunk)))
+        with_high_water = True
+        while waiting:
+            lines: Counter[DigestLine] = Counter()
+            for i in waiting:
+                lines.update(chunk[i].lines)
+            items = [self._digest_counts(bucket, lines, now)]
+            items += [self._digest_record(bucket, chunk[i], now) for i in waiting]
+            if with_high_water:
+                items.append(self._high_water(max((chunk[i].through for i in waiting), key=sortable), now))
+            try:
+                self._transact(items)
+            except _Cancelled as cancelled:
+                already = {i: old for n, i in enumerate(waiting) if (old := cancelled.failed(1 + n)) is not None}
+                if already:
+                    results.update({i: (Added.ALREADY, _str(old, "bucket")) for i, old in already.items()})
+                    waiting = [i for i in waiting if i not in already]
+                elif cancelled.failed(0) is not None:
+                    results.update({i: (Added.SEALED, None) for i in waiting})
+                    waiting = []
+                elif with_high_water:
+                    with_high_water = False
+                else:
+                    raise RuntimeError("unreachable: a refusal with no refused condition") from None
+            else:
+                results.update({i: (Added.ADDED, bucket) for i in waiting})
+                waiting = []
+        return [results[i] for i in range(len(chunk))]
+
+    def _digest_counts(self, bucket: str, lines: Mapping[DigestLine, int], now: float) -> Item:
         names: dict[str, str] = {}
         values: Item = {":e": _n(int(now + DELIVERED_TTL_SECONDS))}
         adds, sets = [], ["expires_at = :e"]
@@ -403,28 +446,18 @@ class DynamoState:
             values[f":t{i}"] = {"L": [_s(part) for part in line]}
             adds.append(f"#c{i} :c{i}")
             sets.append(f"#t{i} = :t{i}")
-        counts = {"Update": {"TableName": self._table, "Key": self._key(f"digest#{bucket}"),
-                             "UpdateExpression": f"SET {', '.join(sets)} ADD {', '.join(adds)}",
-                             "ConditionExpression": "attribute_not_exists(sealed)",
-                             "ExpressionAttributeNames": names, "ExpressionAttributeValues": values}}
-        record = {"Put": {"TableName": self._table,
-                          "Item": {**self._key(f"sent#{key}"), "status": _s("done"), "owner": _s(""), "at": _n(now),
-                                   "through": _s(through), "bucket": _s(bucket),
-                                   "expires_at": _n(int(now + DELIVERED_TTL_SECONDS))},
-                          "ConditionExpression": "attribute_not_exists(pk)",
-                          "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}}
-        high_water = self._high_water(through, now)
-        for items in ([counts, record, high_water], [counts, record]):
-            try:
-                self._transact(items)
-                return Added.ADDED, bucket
-            except _Cancelled as cancelled:
-                old = cancelled.failed(1)
-                if old is not None:
-                    return Added.ALREADY, _str(old, "bucket")
-                if cancelled.failed(0) is not None:
-                    return Added.SEALED, None
-        raise RuntimeError("unreachable: the high-water mark was the only refused condition")
+        return {"Update": {"TableName": self._table, "Key": self._key(f"digest#{bucket}"),
+                           "UpdateExpression": f"SET {', '.join(sets)} ADD {', '.join(adds)}",
+                           "ConditionExpression": "attribute_not_exists(sealed)",
+                           "ExpressionAttributeNames": names, "ExpressionAttributeValues": values}}
+
+    def _digest_record(self, bucket: str, contribution: Contribution, now: float) -> Item:
+        return {"Put": {"TableName": self._table,
+                        "Item": {**self._key(f"sent#{contribution.key}"), "status": _s("done"), "owner": _s(""),
+                                 "at": _n(now), "through": _s(contribution.through), "bucket": _s(bucket),
+                                 "expires_at": _n(int(now + DELIVERED_TTL_SECONDS))},
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                        "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}}
 
     def seal_digest(self, bucket: str) -> DigestContents:
         result = self._call("update_item", TableName=self._table, Key=self._key(f"digest#{bucket}"),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from consumer.model import position
@@ -11,6 +11,7 @@ from consumer.state import (
     Added,
     Begun,
     Claim,
+    Contribution,
     DigestContents,
     DigestLine,
     Ended,
@@ -171,17 +172,20 @@ class MemoryState:
         held.samples[minute] += 1
         return True
 
-    def add_to_digest(self, bucket: str, key: str, through: str, lines: Mapping[DigestLine, int],
-                      now: float) -> tuple[Added, str | None]:
-        send = self._sends.get(key)
+    def add_to_digest(self, bucket: str, contributions: Sequence[Contribution],
+                      now: float) -> list[tuple[Added, str | None]]:
+        return [self._add_one(bucket, contribution, now) for contribution in contributions]
+
+    def _add_one(self, bucket: str, contribution: Contribution, now: float) -> tuple[Added, str | None]:
+        send = self._sends.get(contribution.key)
         if send is not None and send.ended is not None:
             return Added.ALREADY, send.ended.bucket
         counts, sealed = self._digests.setdefault(bucket, (Counter(), False))
         if sealed:
             return Added.SEALED, None
-        counts.update(lines)
-        self._sends[key] = _Send("done", "", now, Ended(through, bucket=bucket))
-        self._raise_high_water(through)
+        counts.update(contribution.lines)
+        self._sends[contribution.key] = _Send("done", "", now, Ended(contribution.through, bucket=bucket))
+        self._raise_high_water(contribution.through)
         return Added.ADDED, bucket
 
     def seal_digest(self, bucket: str) -> DigestContents:
