@@ -8,6 +8,7 @@ import os
 import uuid
 from pathlib import Path
 
+import pytest
 from dotenv import dotenv_values
 
 from consumer.config import resolve_aliases
@@ -54,7 +55,9 @@ def test_the_plans_env_block_runs_local_mode_on_the_renamed_stream(stack: Stack,
         local.stop()
     assert local.settings.stream_name == stream and local.settings.throttle_max_per_minute == 5
     kinesis = stack.client("kinesis")
-    assert stream in kinesis.list_streams()["StreamNames"]
-    assert "cali-log-stream" not in kinesis.list_streams()["StreamNames"]
+    # by name: ListStreams answers 10 at a time and the shared emulator holds many tests' streams
+    assert kinesis.describe_stream_summary(StreamName=stream)["StreamDescriptionSummary"]["StreamStatus"] == "ACTIVE"
+    with pytest.raises(kinesis.exceptions.ResourceNotFoundException):
+        kinesis.describe_stream_summary(StreamName="cali-log-stream")
     assert all(m["payload"]["text"] for m in messages)
     assert (tmp_path / "run" / "plan-worker.properties").read_text().count(f"streamName = {stream}") == 1
