@@ -1,4 +1,5 @@
-"""moto's Kinesis, made to behave like Kinesis where CALI depends on it; moto's DynamoDB transactions made cheap.
+"""moto's Kinesis, made to behave like Kinesis where CALI depends on it; moto's DynamoDB transactions and updates
+made cheap (the same results and errors, without costs that grow with the table or the item).
 
 1. Cost independent of the stream's length (below), and memory bounded: records older than the retention are
    trimmed on put, as Kinesis does after its retention period (moto keeps every record forever).
@@ -16,6 +17,7 @@ sequence numbers are consecutive integers (``put_record`` assigns last + 1), so 
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import OrderedDict
 from typing import Any
@@ -23,7 +25,10 @@ from typing import Any
 from moto.core.responses import ActionResult
 from moto.dynamodb import models as dynamodb_models
 from moto.dynamodb.comparisons import get_filter_expression
-from moto.dynamodb.exceptions import TransactionCanceledException
+from moto.dynamodb.exceptions import ItemSizeTooLarge, TransactionCanceledException
+from moto.dynamodb.models import dynamo_type
+from moto.dynamodb.models.utilities import bytesize
+from moto.dynamodb.parsing import executors, validators
 from moto.kinesis import models, responses
 from moto.kinesis.utils import decompose_shard_iterator
 
@@ -185,6 +190,52 @@ def _transact_write_items(backend: Any, transact_items: list[dict[str, Any]]) ->
         dynamodb_models.copy = real_copy  # type: ignore[attr-defined]
 
 
+# -- DynamoDB UpdateItem: costs linear in the expression --------------------------------------------------------
+# moto 5.2.5 checks the whole item's size on every attribute an update sets (``LimitedSizeDict.__setitem__``), and
+# counts the clauses of the whole sub-tree at every node of the expression (``ActionCountValidator``): an update
+# of n attributes costs O(n x item) + O(n^2). DynamoDB checks the item once, after the update; so does this, and
+# the clause count is checked once, at the root. The limits and errors are moto's own.
+_original_setitem = dynamo_type.LimitedSizeDict.__setitem__
+_original_execute = executors.UpdateExpressionExecutor.execute
+_original_verify_action_counts = validators.ActionCountValidator.verify_action_counts
+_size_check = threading.local()  # .deferred: inside an update, the size is checked once at its end
+ITEM_SIZE_LIMIT = 405000  # moto's (dynamo_type.LimitedSizeDict)
+
+
+def _setitem(self: Any, key: str, value: Any) -> None:
+    if getattr(_size_check, "deferred", False):
+        dict.__setitem__(self, key, value)
+    else:
+        _original_setitem(self, key, value)
+
+
+def _item_size(attrs: dict[str, Any]) -> int:
+    size = 0
+    for name, value in attrs.items():
+        size += bytesize(name) + (value.size() if type(value) is dynamo_type.DynamoType else bytesize(str(value)))
+    return size
+
+
+def _execute(self: Any, node: Any = None) -> None:
+    if node is not None or getattr(_size_check, "deferred", False):
+        return _original_execute(self, node)  # a sub-node of the update being executed
+    attrs = self.item.attrs
+    before = dict(attrs)
+    _size_check.deferred = True
+    try:
+        _original_execute(self)
+    finally:
+        _size_check.deferred = False
+    if _item_size(attrs) > ITEM_SIZE_LIMIT:
+        dict.clear(attrs)
+        dict.update(attrs, before)
+        raise ItemSizeTooLarge
+
+
+def _verify_action_counts(self: Any, node: Any) -> Any:
+    return node if node.parent is not None else _original_verify_action_counts(self, node)
+
+
 def apply(retention_seconds: float = DEFAULT_RETENTION_SECONDS) -> None:
     global _retention
     _retention = retention_seconds
@@ -199,6 +250,9 @@ def apply(retention_seconds: float = DEFAULT_RETENTION_SECONDS) -> None:
         (models.KinesisBackend, "get_records", _backend_get_records),
         (responses.KinesisResponse, "get_records", _response_get_records),
         (dynamodb_models.DynamoDBBackend, "transact_write_items", _transact_write_items),
+        (dynamo_type.LimitedSizeDict, "__setitem__", _setitem),
+        (executors.UpdateExpressionExecutor, "execute", _execute),
+        (validators.ActionCountValidator, "verify_action_counts", _verify_action_counts),
     )
     for owner, name, function in patches:
         setattr(owner, name, function)

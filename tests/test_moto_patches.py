@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import time
+from collections import Counter
 from typing import Any
 
 import boto3
 import pytest
 from moto import mock_aws
+from moto.dynamodb.models import dynamo_type
+from moto.dynamodb.parsing import ast_nodes
 
 from localmode import moto_patches
 
@@ -95,3 +98,39 @@ def test_a_transaction_does_not_copy_the_table(dynamodb: Any) -> None:
         dynamodb.transact_write_items(TransactItems=[put(f"new-{i}", "attribute_not_exists(pk)")])
     per_transaction = (time.perf_counter() - started) / 20
     assert per_transaction < 0.05, f"{per_transaction * 1000:.0f} ms per transaction"
+
+
+def add_counts(dynamodb: Any, names: list[str]) -> None:
+    dynamodb.update_item(
+        TableName="t", Key={"pk": {"S": "big"}},
+        UpdateExpression="SET v = :v ADD " + ", ".join(f"#n{i} :one" for i in range(len(names))),
+        ExpressionAttributeNames={f"#n{i}": name for i, name in enumerate(names)},
+        ExpressionAttributeValues={":v": {"S": "x"}, ":one": {"N": "1"}})
+
+
+def test_an_update_costs_what_its_actions_cost_not_actions_times_item(dynamodb: Any,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """moto alone sizes the whole item per attribute set and counts clauses per node: O(n x item + n^2). Counted
+    in calls, not timed: 90 counts added to an item of 900 attributes."""
+    for start in range(0, 900, 90):  # (moto's parser recurses per action: about 100 actions at most)
+        add_counts(dynamodb, [f"old-{i}" for i in range(start, start + 90)])
+    calls: Counter[str] = Counter()
+    for owner, name in ((dynamo_type.DynamoType, "size"), (ast_nodes.Node, "find_clauses")):
+        original = getattr(owner, name)
+        monkeypatch.setattr(owner, name, lambda self, *a, _f=original, _n=name: calls.update([_n]) or _f(self, *a))
+    add_counts(dynamodb, [f"new-{i}" for i in range(90)])
+    item = dynamodb.get_item(TableName="t", Key={"pk": {"S": "big"}})["Item"]
+    assert len(item) == 1 + 1 + 990 and item["new-0"] == {"N": "1"}
+    assert calls["size"] < 3 * 1000, calls  # moto alone: ~90 x 1000
+    assert calls["find_clauses"] < 10_000, calls  # moto alone: ~45,000 (here ~6,000)
+
+
+def test_the_item_size_limit_and_the_clause_rules_still_hold(dynamodb: Any) -> None:
+    add_counts(dynamodb, ["a"])
+    with pytest.raises(dynamodb.exceptions.ClientError, match="Item size to update has exceeded"):
+        add_counts(dynamodb, [f"n{i}-" + "z" * 5000 for i in range(90)])  # 450 KB: over 400 KB
+    item = dynamodb.get_item(TableName="t", Key={"pk": {"S": "big"}})["Item"]
+    assert set(item) == {"pk", "v", "a"}  # nothing of the refused update stays
+    with pytest.raises(dynamodb.exceptions.ClientError, match="SET"):
+        dynamodb.update_item(TableName="t", Key={"pk": {"S": "big"}}, UpdateExpression="SET v = :v SET w = :v",
+                             ExpressionAttributeValues={":v": {"S": "x"}})

@@ -8,7 +8,8 @@ Items (see consumer/state/__init__.py for what each one means):
   ``s_<minute>`` (thread samples posted that minute).
 - ``sent#<shard/seq/sub/line>`` or ``sent#digest/<bucket>``: ``status`` sending|done, ``owner``, ``at``, and when done
   ``through`` (last event covered), ``refused``, ``bucket`` (a digest contribution). Kept a week.
-- ``digest#<destination>#<interval>``: ``c_<h>`` counts and ``t_<h>`` = level, service, template; ``sealed`` once sent.
+- ``digest#<destination>#<interval>``: one count per line, the attribute named ``l`` + the JSON of [level, service,
+  template] (the name carries the line: one ADD per line, no second attribute to SET); ``sealed`` once sent.
 - ``hwm#<shard>``: ``sortable`` (position as a fixed-width string, raised only) and ``through``.
 
 Local knowledge keeps DynamoDB off the decision: slots and fingerprints learned from refused conditions (a refused
@@ -17,7 +18,7 @@ transaction returns the old items), so the decision needs no read, and an alert 
 
 from __future__ import annotations
 
-import hashlib
+import json
 import logging
 import random
 import time
@@ -51,6 +52,7 @@ INCIDENT_TTL_SECONDS = 30 * 24 * 3600
 CLAIM_CACHE_SECONDS = 10.0  # how long a fingerprint learned "open" stays believed (its owner may release it)
 FOREVER = 1e12
 FAILED = "ConditionalCheckFailed"
+LINE_PREFIX = "l"  # a digest line's count attribute: "l" + JSON [level, service, template]
 
 Item = dict[str, Any]
 
@@ -81,8 +83,16 @@ def _str(item: Item, name: str) -> str | None:
     return str(item[name]["S"]) if name in item else None
 
 
-def _line_hash(line: DigestLine) -> str:
-    return hashlib.sha1("\x1f".join(line).encode("utf-8", "replace"), usedforsecurity=False).hexdigest()[:12]
+def _line_name(line: DigestLine) -> str:
+    return LINE_PREFIX + json.dumps(line, ensure_ascii=False, separators=(",", ":"))
+
+
+def _line(name: str) -> DigestLine | None:
+    try:
+        level, service, template = json.loads(name[len(LINE_PREFIX):])
+    except (ValueError, TypeError):
+        return None
+    return str(level), str(service), str(template)
 
 
 def _incident(fingerprint: str, item: Item) -> Incident:
@@ -438,16 +448,13 @@ class DynamoState:
     def _digest_counts(self, bucket: str, lines: Mapping[DigestLine, int], now: float) -> Item:
         names: dict[str, str] = {}
         values: Item = {":e": _n(int(now + DELIVERED_TTL_SECONDS))}
-        adds, sets = [], ["expires_at = :e"]
+        adds = []
         for i, (line, count) in enumerate(lines.items()):
-            h = _line_hash(line)
-            names[f"#c{i}"], names[f"#t{i}"] = f"c_{h}", f"t_{h}"
+            names[f"#c{i}"] = _line_name(line)
             values[f":c{i}"] = _n(count)
-            values[f":t{i}"] = {"L": [_s(part) for part in line]}
             adds.append(f"#c{i} :c{i}")
-            sets.append(f"#t{i} = :t{i}")
         return {"Update": {"TableName": self._table, "Key": self._key(f"digest#{bucket}"),
-                           "UpdateExpression": f"SET {', '.join(sets)} ADD {', '.join(adds)}",
+                           "UpdateExpression": f"SET expires_at = :e ADD {', '.join(adds)}",
                            "ConditionExpression": "attribute_not_exists(sealed)",
                            "ExpressionAttributeNames": names, "ExpressionAttributeValues": values}}
 
@@ -466,9 +473,8 @@ class DynamoState:
         item: Item = result.get("Attributes", {})
         lines: dict[DigestLine, int] = {}
         for name, value in item.items():
-            if name.startswith("c_") and f"t_{name[2:]}" in item:
-                parts = [str(part["S"]) for part in item[f"t_{name[2:]}"]["L"]]
-                lines[(parts[0], parts[1], parts[2])] = int(value["N"])
+            if name.startswith(LINE_PREFIX) and (line := _line(name)) is not None:
+                lines[line] = int(value["N"])
         return DigestContents(lines)
 
 
