@@ -118,6 +118,7 @@ def test_a_spent_budget_is_known_without_asking(new_state: NewState) -> None:
 def test_a_fingerprint_is_exclusive_within_the_dedup_window(new_state: NewState) -> None:
     a, b = new_state(), new_state()
     assert begin(a, key(1), BASE, fingerprint="fp").verdict is Verdict.TAKEN
+    assert a.view("main", "fp", BASE + 1, key(5)).fingerprint_open is True  # its own claim: known without asking
     assert begin(b, key(2), BASE + 1, fingerprint="fp").verdict is Verdict.CONFLICT
     assert b.view("main", "fp", BASE + 1, key(2)).fingerprint_open is True  # learned from the refusal
     assert begin(b, key(3), BASE + DEDUP, fingerprint="fp").verdict is Verdict.TAKEN  # the window passed

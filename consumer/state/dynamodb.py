@@ -238,8 +238,13 @@ class DynamoState:
             return Begun(Verdict.CONFLICT)
 
     def _took_slot(self, claim: Claim) -> None:
-        if claim.slot >= 0:  # our own send: that slot is busy for a window (no need to learn it from a refusal)
+        """What our own claim taught us, without a refusal to learn it from: the slot is busy for a window, the
+        fingerprint open (its next group decides REPEAT or over budget without a refused round trip)."""
+        if claim.slot >= 0:
             self._slot_busy_until.setdefault(claim.budget, {})[claim.slot] = claim.now + self._window
+        if claim.fingerprint:
+            open_for = CLAIM_CACHE_SECONDS if claim.incident_events else min(claim.dedup_window, CLAIM_CACHE_SECONDS)
+            self._open_until[claim.fingerprint] = (claim.now + open_for, claim.key)
 
     def _learn(self, claim: Claim, cancelled: _Cancelled) -> None:
         old_slot = cancelled.failed(0)
