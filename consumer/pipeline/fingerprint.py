@@ -1,7 +1,8 @@
 """Which events are "the same alert": service + level + message template.
 
-The template replaces what varies between occurrences of one problem — numbers, ids, hex, UUIDs, quoted values,
-durations, IPs, e-mails, URLs' query strings — with placeholders. Pure.
+The template replaces what varies between occurrences of one problem — numbers, ids (a prefixed one keeps its
+prefix: ``pay_10d18426d84f`` -> ``pay_<id>``), hex, UUIDs, quoted values, durations, sizes, IPs, e-mails, URLs'
+query strings — with placeholders. Pure.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ _RULES: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"\b\d{1,3}(?:\.\d{1,3}){3}(?::\d+)?\b"), "<ip>"),
     (re.compile(r"\?[^\s\"']*"), "?<query>"),
     (re.compile(r"\"[^\"]*\"|'[^']*'"), "<quoted>"),
+    (re.compile(r"\b([A-Za-z]+[_-])(?=[A-Za-z]*\d)[A-Za-z0-9]+\b"), r"\1<id>"),  # pay_10d18426d84f, u-1234
+    (re.compile(r"\b\d+(?:\.\d+)?\s?(?:[KMGTP]i?B|B|bytes)\b", re.I), "<size>"),
     (re.compile(r"\b0x[0-9a-f]+\b|\b[0-9a-f]*\d[0-9a-f]*[a-f][0-9a-f]*\b|\b[0-9a-f]*[a-f][0-9a-f]*\d[0-9a-f]*\b", re.I),
      "<hex>"),
     (re.compile(r"\b\d+(?:\.\d+)?\s?(?:ns|us|µs|ms|s|sec|secs|seconds|m|min|mins|minutes|h|hours)\b", re.I),
