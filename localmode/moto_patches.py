@@ -151,7 +151,8 @@ def _response_get_records(self: Any) -> Any:
 # transaction costs O(items in the table), and CALI's alert path is two transactions per alert on a table that grows
 # with every message sent. Here every condition is checked first, against the items as they are (a transaction's
 # items are distinct, and requests are serialised, so this is what checking them in turn would give); only when all
-# hold does moto apply the transaction, without the copies. Refused: the same TransactionCanceledException as moto's.
+# hold does moto apply the transaction, without the copies and without checking the conditions again. Refused: the
+# same TransactionCanceledException as moto's.
 _original_transact_write_items = dynamodb_models.DynamoDBBackend.transact_write_items
 _CHEAP_COPY = type("CheapCopy", (), {"deepcopy": staticmethod(lambda value: value)})()
 
@@ -183,9 +184,11 @@ def _transact_write_items(backend: Any, transact_items: list[dict[str, Any]]) ->
     refused = _refusals(backend, transact_items)
     if refused is not None:
         raise TransactionCanceledException(refused)
+    checked = [{op_type: {name: value for name, value in op.items() if name != "ConditionExpression"}}
+               for entry in transact_items for op_type, op in entry.items()]  # (moto would parse each twice more)
     real_copy, dynamodb_models.copy = dynamodb_models.copy, _CHEAP_COPY  # type: ignore[attr-defined]
     try:
-        return _original_transact_write_items(backend, transact_items)
+        return _original_transact_write_items(backend, checked)
     finally:
         dynamodb_models.copy = real_copy  # type: ignore[attr-defined]
 
