@@ -346,3 +346,8 @@ def test_one_alert_costs_two_round_trips(endpoint: str) -> None:
     batch = [Contribution(key(i), key(i), {("ERROR", "a", f"t{i}"): 1}) for i in range(3, 3 + 40)]
     assert state.add_to_digest("main#1", batch, BASE) == [(Added.ADDED, "main#1")] * 40
     assert calls == ["TransactWriteItems"]
+    calls.clear()  # a group that ended below the shard's mark known to be in the table: no mark sent, none refused
+    assert add(state, "main#1", key(60), key(60), {("ERROR", "a", "b"): 1}, BASE) == (Added.ADDED, "main#1")
+    assert add(state, "main#1", key(50), key(50), {("ERROR", "a", "b"): 1}, BASE) == (Added.ADDED, "main#1")
+    assert calls == ["TransactWriteItems", "TransactWriteItems"]
+    assert state.ended_through(SHARD) == key(60)

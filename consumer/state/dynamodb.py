@@ -123,6 +123,7 @@ class DynamoState:
         self._sleep = sleep
         self._slot_busy_until: dict[str, dict[int, float]] = {}
         self._open_until: dict[str, tuple[float, str]] = {}  # fingerprint -> (believed open until, its owner)
+        self._marks: dict[str, str] = {}  # shard -> a high-water mark (sortable) the table holds at least
         self._random = random.Random()  # spreads slot choices; not for security
 
     # -- plumbing ---------------------------------------------------------------------------------------------
@@ -151,6 +152,15 @@ class DynamoState:
 
     def _key(self, pk: str) -> Item:
         return {"pk": _s(pk)}
+
+    def _raises_mark(self, through: str) -> bool:
+        """Whether ``through`` may raise its shard's high-water mark (a write known to be refused is left out)."""
+        return sortable(through) > self._marks.get(through.rsplit("/", 3)[0], "")
+
+    def _mark_at_least(self, through: str) -> None:
+        shard, mark = through.rsplit("/", 3)[0], sortable(through)
+        if mark > self._marks.get(shard, ""):
+            self._marks[shard] = mark
 
     def _high_water(self, through: str, now: float) -> Item:
         return {"Update": {
@@ -195,7 +205,10 @@ class DynamoState:
     # -- reads (once per shard, or on a re-read) --------------------------------------------------------------
     def ended_through(self, shard_id: str) -> str | None:
         item = self._call("get_item", TableName=self._table, Key=self._key(f"hwm#{shard_id}"), ConsistentRead=True)
-        return _str(item.get("Item", {}), "through")
+        through = _str(item.get("Item", {}), "through")
+        if through:
+            self._mark_at_least(through)
+        return through
 
     def delivered(self, key: str) -> Ended | None:
         item = self._call("get_item", TableName=self._table, Key=self._key(f"sent#{key}"),
@@ -331,7 +344,7 @@ class DynamoState:
             done["through"] = _s(through)
         if refused:
             done["refused"] = {"BOOL": True}
-        optional = [self._high_water(through, now)] if through else []
+        optional = [self._high_water(through, now)] if through and self._raises_mark(through) else []
         if release:
             optional.append({"Delete": {"TableName": self._table, "Key": self._key(f"fp#{release}"),
                                         "ConditionExpression": "#owner = :key",
@@ -349,6 +362,8 @@ class DynamoState:
                                               ":now": _n(now), ":key": _s(key)}}})
             self._open_until[root.fingerprint] = (now + CLAIM_CACHE_SECONDS, key)
         self._transact_best_effort([{"Put": {"TableName": self._table, "Item": done}}], optional)
+        if through:
+            self._mark_at_least(through)  # ours, or a higher one that refused it
 
     # -- Web API incidents ------------------------------------------------------------------------------------
     def add_repeat(self, fingerprint: str, shard: str, first: str, last: str, events: int, now: float) -> Repeat:
@@ -422,15 +437,16 @@ class DynamoState:
         re-read), the high-water mark (dropped when already higher). A refused record leaves the others to retry."""
         results: dict[int, tuple[Added, str | None]] = {}
         waiting = list(range(len(chunk)))
-        with_high_water = True
         while waiting:
             lines: Counter[DigestLine] = Counter()
             for i in waiting:
                 lines.update(chunk[i].lines)
             items = [self._digest_counts(bucket, lines, now)]
             items += [self._digest_record(bucket, chunk[i], now) for i in waiting]
+            mark = max((chunk[i].through for i in waiting), key=sortable)
+            with_high_water = self._raises_mark(mark)
             if with_high_water:
-                items.append(self._high_water(max((chunk[i].through for i in waiting), key=sortable), now))
+                items.append(self._high_water(mark, now))
             try:
                 self._transact(items)
             except _Cancelled as cancelled:
@@ -442,10 +458,11 @@ class DynamoState:
                     results.update({i: (Added.SEALED, None) for i in waiting})
                     waiting = []
                 elif with_high_water:
-                    with_high_water = False
+                    self._mark_at_least(mark)  # a higher mark refused ours: retry without it
                 else:
                     raise RuntimeError("unreachable: a refusal with no refused condition") from None
             else:
+                self._mark_at_least(mark)
                 results.update({i: (Added.ADDED, bucket) for i in waiting})
                 waiting = []
         return [results[i] for i in range(len(chunk))]
