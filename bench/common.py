@@ -78,7 +78,7 @@ class Receiver:
 
     @classmethod
     def of(cls, stack: Stack) -> Receiver:
-        return cls(f"http://127.0.0.1:{stack.settings.slack_receiver_port}")
+        return cls(f"http://127.0.0.1:{stack.local.slack_receiver_port}")
 
     def messages(self) -> list[dict[str, Any]]:
         with urllib.request.urlopen(self.base + "/_control/messages", timeout=10) as response:

@@ -1,10 +1,14 @@
 """The only module that reads configuration: the environment first, then the repo's ``.env``.
 
-Everything else receives a frozen ``Settings``. The webhook URL is a ``Secret`` whose repr and str hide it.
+One shared ``.env`` serves every process, but each reads only its own part, as a frozen dataclass:
+``Settings`` (the consumer: processor, daemon launcher, CLI tools), ``LocalSettings`` (local mode: the ports it
+listens on, how it creates the AWS resources) and ``GeneratorSettings`` (the log generator). So a bad value in one
+part stops only the processes that use it. Secrets (webhook URLs, tokens) are ``Secret``s whose repr and str hide them.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import socket
@@ -44,10 +48,11 @@ class Secret:
 
 @dataclass(frozen=True)
 class Settings:
+    """The consumer's settings: what the processor, the KCL daemon's launcher and the CLI tools read."""
+
     region: str
     endpoint_url: str | None
     stream_name: str
-    stream_shards: int
     app_name: str
     worker_id: str
     alert_levels: frozenset[str]
@@ -61,13 +66,6 @@ class Settings:
     update_interval_seconds: float  # Web API: at most one update of an incident's root per this interval
     resolve_after_seconds: float  # Web API: an incident without repeats for this long is updated to "quiet"
     send_stale_seconds: float  # a send claim older than this belongs to a dead processor (tests shorten it)
-    slack_receiver_port: int
-    tls_port: int
-    resources: str  # local mode creates its AWS resources with "python" (default) or "terraform" (terraform/localstack)
-    terraform_plugin_dir: Path | None  # a local provider mirror for `terraform init -plugin-dir` (CALI_TF_PLUGIN_DIR)
-    generator_rate: float
-    generator_error_ratio: float
-    generator_seed: int | None
     log_level: str
     checkpoint_interval_seconds: float
     dedup_window_seconds: float
@@ -92,6 +90,27 @@ class Settings:
     def silences_table(self) -> str:
         """Silences, shared by every processor (consumer/silence); Terraform declares it too."""
         return f"{self.app_name}-silences"
+
+
+@dataclass(frozen=True)
+class LocalSettings:
+    """What only local mode reads (``python -m localmode run``, the tests' and benchmarks' stacks)."""
+
+    stream_shards: int  # the stream it creates (compose: the terraform job's TF_VAR_shard_count)
+    resources: str  # creates its AWS resources with "python" (default) or "terraform" (terraform/localstack)
+    terraform_plugin_dir: Path | None  # a local provider mirror for `terraform init -plugin-dir` (CALI_TF_PLUGIN_DIR)
+    tls_port: int  # the emulator's HTTPS port, for Fluent Bit (CALI_TLS_PORT)
+    slack_receiver_port: int  # the local Slack receiver (SLACK_RECEIVER_PORT)
+    forward_port: int  # Fluent Bit's forward input, where the generator writes (FLUENT_BIT_FORWARD_PORT)
+
+
+@dataclass(frozen=True)
+class GeneratorSettings:
+    """The log generator's defaults (``python -m generator``; its command-line arguments win)."""
+
+    rate: float  # lines per second; 0: as fast as possible (GENERATOR_RATE)
+    error_ratio: float  # the fraction of ERROR+WARN lines (GENERATOR_ERROR_RATIO)
+    seed: int | None  # None: a random sequence (GENERATOR_SEED)
 
 
 # The MVP plan's names (what .env uses) and the names CALI read before, still accepted as aliases. Within one place
@@ -129,47 +148,57 @@ def read_environment(env_file: Path | None = DEFAULT_ENV_FILE) -> dict[str, str]
     return resolve_aliases(dict(os.environ), merged)
 
 
-def _choice(name: str, value: str, allowed: tuple[str, ...]) -> str:
-    if value not in allowed:
-        raise ConfigError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
-    return value
-
-
 def _is_http_url(value: str) -> bool:
     parts = urlsplit(value)
     return parts.scheme in {"http", "https"} and bool(parts.hostname)
 
 
-def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
-    env = read_environment() if environ is None else resolve_aliases(environ)
+class _Reader:
+    """Typed reads of one resolved environment, shared by every loader below: a bad value is a one-line ConfigError
+    naming its variable (the caller exits 2 with it, no traceback). An empty value counts as unset."""
 
-    def get(name: str, default: str = "") -> str:
-        return env.get(name, default).strip()
+    def __init__(self, environ: Mapping[str, str] | None) -> None:
+        self.env = read_environment() if environ is None else resolve_aliases(environ)
 
-    def number(name: str, default: str, kind: type[int] | type[float]) -> int | float:
-        raw = get(name, default) or default
+    def text(self, name: str, default: str = "") -> str:
+        return self.env.get(name, default).strip()
+
+    def number(self, name: str, default: str, kind: type[int] | type[float]) -> int | float:
+        raw = self.text(name, default) or default
         try:
             return kind(raw)
         except ValueError:
             raise ConfigError(f"{name} must be a number, got {raw!r}") from None
 
-    def webhook(name: str) -> Secret | None:
-        raw = get(name)
-        if raw and not _is_http_url(raw):  # the value is a secret: never echo it
-            raise ConfigError(f"{name} must be an http(s) URL such as https://hooks.slack.com/services/...")
-        return Secret(raw) if raw else None
-
-    def port(name: str, default: str) -> int:
-        value = int(number(name, default, int))
+    def port(self, name: str, default: str) -> int:
+        value = int(self.number(name, default, int))
         if not 0 < value < 65536:
             raise ConfigError(f"{name} must be a TCP port (1-65535), got {value}")
         return value
 
+    def choice(self, name: str, allowed: tuple[str, ...]) -> str:
+        """One of ``allowed``; unset: the first."""
+        value = self.text(name) or allowed[0]
+        if value not in allowed:
+            raise ConfigError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
+        return value
+
+    def webhook(self, name: str) -> Secret | None:
+        raw = self.text(name)
+        if raw and not _is_http_url(raw):  # the value is a secret: never echo it
+            raise ConfigError(f"{name} must be an http(s) URL such as https://hooks.slack.com/services/...")
+        return Secret(raw) if raw else None
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """The consumer's settings (the processor, the daemon's launcher, the CLI tools). Reads nothing that only local
+    mode or the generator uses: a bad GENERATOR_RATE in the shared .env does not stop a consumer."""
+    read = _Reader(environ)
+    get, number = read.text, read.number
     names = [x.strip() for x in (get("CALI_ALERT_LEVELS", "ERROR,WARN") or "ERROR,WARN").split(",") if x.strip()]
     levels = frozenset(normalise_level(name).value for name in names)
     if not levels or Level.UNKNOWN.value in levels:
         raise ConfigError(f"CALI_ALERT_LEVELS must name levels such as ERROR,WARN; got {names!r}")
-    seed = get("GENERATOR_SEED")
     throttle = int(number("THROTTLE_MAX_PER_MINUTE", "5", int))
     if throttle < 1:
         raise ConfigError("THROTTLE_MAX_PER_MINUTE must be at least 1")
@@ -194,27 +223,19 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         region=get("AWS_REGION") or "ap-northeast-2",
         endpoint_url=get("LOCALSTACK_ENDPOINT") or None,
         stream_name=get("KINESIS_STREAM_NAME", "cali-log-stream"),
-        stream_shards=int(number("CALI_STREAM_SHARDS", "2", int)),
         app_name=get("CALI_APP_NAME", "cali-consumer"),
         worker_id=worker_id,
         alert_levels=levels,
         throttle_max_per_minute=throttle,
         display_timezone=timezone,
-        slack_webhook_url=webhook("SLACK_WEBHOOK_URL"),
-        slack_webhook_url_warn=webhook("SLACK_WEBHOOK_URL_WARN"),
+        slack_webhook_url=read.webhook("SLACK_WEBHOOK_URL"),
+        slack_webhook_url_warn=read.webhook("SLACK_WEBHOOK_URL_WARN"),
         slack_bot_token=token,
         slack_channel=channel,
         slack_api_url=api_url or None,
         update_interval_seconds=float(number("CALI_UPDATE_INTERVAL_SECONDS", "10", float)),
         resolve_after_seconds=float(number("CALI_RESOLVE_AFTER_SECONDS", "900", float)),
         send_stale_seconds=float(number("CALI_SEND_STALE_SECONDS", str(SEND_STALE_SECONDS), float)),
-        slack_receiver_port=port("SLACK_RECEIVER_PORT", "4580"),
-        tls_port=port("CALI_TLS_PORT", "4567"),
-        resources=_choice("CALI_RESOURCES", get("CALI_RESOURCES") or "python", ("python", "terraform")),
-        terraform_plugin_dir=Path(get("CALI_TF_PLUGIN_DIR")) if get("CALI_TF_PLUGIN_DIR") else None,
-        generator_rate=float(number("GENERATOR_RATE", "5", float)),
-        generator_error_ratio=float(number("GENERATOR_ERROR_RATIO", "0.2", float)),
-        generator_seed=int(number("GENERATOR_SEED", "0", int)) if seed else None,
         log_level=get("LOG_LEVEL", "INFO").upper() or "INFO",
         checkpoint_interval_seconds=float(number("CALI_CHECKPOINT_INTERVAL_SECONDS", "5", float)),
         dedup_window_seconds=float(number("CALI_DEDUP_WINDOW_SECONDS", "300", float)),
@@ -227,6 +248,31 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         aws_keys=(get("AWS_ACCESS_KEY_ID"), Secret(get("AWS_SECRET_ACCESS_KEY")))
         if get("AWS_ACCESS_KEY_ID") and get("AWS_SECRET_ACCESS_KEY") else None,
     )
+
+
+def load_local_settings(environ: Mapping[str, str] | None = None) -> LocalSettings:
+    read = _Reader(environ)
+    plugin_dir = read.text("CALI_TF_PLUGIN_DIR")
+    return LocalSettings(
+        stream_shards=int(read.number("CALI_STREAM_SHARDS", "2", int)),
+        resources=read.choice("CALI_RESOURCES", ("python", "terraform")),
+        terraform_plugin_dir=Path(plugin_dir) if plugin_dir else None,
+        tls_port=read.port("CALI_TLS_PORT", "4567"),
+        slack_receiver_port=read.port("SLACK_RECEIVER_PORT", "4580"),
+        forward_port=read.port("FLUENT_BIT_FORWARD_PORT", "24224"),
+    )
+
+
+def load_generator_settings(environ: Mapping[str, str] | None = None) -> GeneratorSettings:
+    read = _Reader(environ)
+    rate = float(read.number("GENERATOR_RATE", "5", float))
+    if not 0 <= rate < math.inf:
+        raise ConfigError(f"GENERATOR_RATE must be a finite number >= 0 (0: as fast as possible), got {rate}")
+    ratio = float(read.number("GENERATOR_ERROR_RATIO", "0.2", float))
+    if not 0 <= ratio <= 1:
+        raise ConfigError(f"GENERATOR_ERROR_RATIO must be within [0, 1], got {ratio}")
+    seed = int(read.number("GENERATOR_SEED", "0", int)) if read.text("GENERATOR_SEED") else None
+    return GeneratorSettings(rate=rate, error_ratio=ratio, seed=seed)
 
 
 def _routes(path: str, default_max_per_minute: int) -> Routes:

@@ -23,6 +23,9 @@ from types import FrameType
 
 from botocore.exceptions import ClientError
 
+from consumer.config import load_generator_settings
+from consumer.errors import ConfigError
+
 from .lines import DEFAULT_SERVICES, LogLineFactory, LogRecord
 from .outputs import MAX_RECORDS_PER_PUT, ForwardOutput, KinesisOutput, Output, StdoutOutput, docker_fields
 
@@ -88,6 +91,11 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
         prog="python -m generator", description="Generate realistic application log lines."
     )
 
+    try:
+        defaults = load_generator_settings(env)  # GENERATOR_*: read where all configuration is read
+    except ConfigError as exc:
+        parser.error(f"environment: {exc}")
+
     def env_default(name: str, fallback: object, convert: Callable[[str], object]) -> object:
         raw = env.get(name, "").strip()
         if not raw:
@@ -98,15 +106,15 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
             parser.error(f"environment variable {name}: {exc}")
 
     parser.add_argument(
-        "--rate", type=_non_negative_float, default=env_default("GENERATOR_RATE", 5.0, _non_negative_float),
+        "--rate", type=_non_negative_float, default=defaults.rate,
         help="lines per second; 0 = as fast as possible (env GENERATOR_RATE, default 5)",
     )
     parser.add_argument(
-        "--error-ratio", type=_ratio, default=env_default("GENERATOR_ERROR_RATIO", 0.2, _ratio),
+        "--error-ratio", type=_ratio, default=defaults.error_ratio,
         help="fraction of ERROR+WARN lines, split 60/40 (env GENERATOR_ERROR_RATIO, default 0.2)",
     )
     parser.add_argument(
-        "--seed", type=_int, default=env_default("GENERATOR_SEED", None, _int),
+        "--seed", type=_int, default=defaults.seed,
         help="random seed for a reproducible sequence (env GENERATOR_SEED, default random)",
     )
     parser.add_argument(

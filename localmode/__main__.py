@@ -36,8 +36,10 @@ STATUS_EVERY_SECONDS = 2.0
 
 def run(args: argparse.Namespace, terminal: Terminal) -> int:
     stack = Stack(run_dir=args.run_dir, keep_state=True)
-    settings = stack.settings  # a bad value stops here, before anything starts
+    # A bad value stops here, before anything starts: the consumer's, local mode's (in ports()), the generator's.
+    settings = stack.settings
     check_ports(stack.ports())
+    generator = None if args.no_generator else stack.generator
     require_java()
     stopping = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # SIGHUP: the terminal was closed
@@ -54,8 +56,8 @@ def run(args: argparse.Namespace, terminal: Terminal) -> int:
                  len(shards))
         stack.start_receiver()
         stack.start_daemon()
-        if not args.no_generator:
-            stack.start_generator()
+        if generator is not None:
+            stack.start_generator(generator)
         log.info("pipeline up in %.1fs; Ctrl-C stops it (state is kept for the next `make run`)",
                  time.monotonic() - started)
         board, slack = Board(since=started_wall), SlackWatch(since=started_wall)

@@ -14,7 +14,15 @@ from typing import Any
 
 import boto3
 
-from consumer.config import Settings, load_settings, read_environment
+from consumer.config import (
+    GeneratorSettings,
+    LocalSettings,
+    Settings,
+    load_generator_settings,
+    load_local_settings,
+    load_settings,
+    read_environment,
+)
 from consumer.state.dynamodb import ensure_table
 from localmode import daemon, paths, terraform
 from localmode.endpoint import Found, host_port, probe
@@ -46,7 +54,17 @@ class Stack:
 
     @property
     def settings(self) -> Settings:
+        """The consumer's settings (what the daemon's processors will read)."""
         return load_settings(self.env)
+
+    @property
+    def local(self) -> LocalSettings:
+        """Local mode's own: its ports, the stream's shards, how the resources are created."""
+        return load_local_settings(self.env)
+
+    @property
+    def generator(self) -> GeneratorSettings:
+        return load_generator_settings(self.env)
 
     @property
     def state_file(self) -> Path:
@@ -58,16 +76,15 @@ class Stack:
 
     def ports(self) -> list[Port]:
         """The ports this stack will listen on, given what already answers at the AWS endpoint."""
-        s = self.settings
+        endpoint, local = self.settings.endpoint_url, self.local
         ports = []
-        if s.endpoint_url is not None and probe(s.endpoint_url) is Found.NOTHING:
-            ports += [Port(host_port(s.endpoint_url)[1], "LOCALSTACK_ENDPOINT", "the AWS emulator"),
-                      Port(s.tls_port, "CALI_TLS_PORT", "the emulator's HTTPS port for Fluent Bit")]
+        if endpoint is not None and probe(endpoint) is Found.NOTHING:
+            ports += [Port(host_port(endpoint)[1], "LOCALSTACK_ENDPOINT", "the AWS emulator"),
+                      Port(local.tls_port, "CALI_TLS_PORT", "the emulator's HTTPS port for Fluent Bit")]
         if self.slack_mode.startswith("local"):
-            ports.append(Port(s.slack_receiver_port, "SLACK_RECEIVER_PORT", "the local Slack receiver"))
+            ports.append(Port(local.slack_receiver_port, "SLACK_RECEIVER_PORT", "the local Slack receiver"))
         if self.fluent_bit is not None:
-            ports.append(Port(int(self.fluent_bit_env()["FLUENT_BIT_FORWARD_PORT"]), "FLUENT_BIT_FORWARD_PORT",
-                              "Fluent Bit's forward input"))
+            ports.append(Port(local.forward_port, "FLUENT_BIT_FORWARD_PORT", "Fluent Bit's forward input"))
         return ports
 
     def client(self, service: str) -> Any:
@@ -94,7 +111,7 @@ class Stack:
             raise StartError(f"port {host_port(url)[1]} (LOCALSTACK_ENDPOINT) is in use by something that is neither "
                              "LocalStack nor CALI's emulator: stop it or set LOCALSTACK_ENDPOINT to a free port")
         host, port = host_port(url)
-        tls_port = self.settings.tls_port
+        tls_port = self.local.tls_port
         keep = ["--state-file", str(self.state_file)] if self.keep_state else []
         child = self.supervisor.start("emulator", [sys.executable, "-m", "localmode.emulator", "--host", host,
                                                    "--port", str(port), "--tls-port", str(tls_port),
@@ -106,12 +123,12 @@ class Stack:
     def create_resources(self, owners: Sequence[str] = ()) -> list[dict[str, Any]]:
         """The stream and CALI's tables: by Python (default), or by terraform/localstack (CALI_RESOURCES=terraform,
         the files compose applies); then the KCL's lease table seeded, as the compose consumer's launcher does."""
-        s = self.settings
+        s, local = self.settings, self.local
         dynamodb = self.client("dynamodb")
-        if s.resources == "terraform":
-            terraform.apply(s, self.run_dir / "terraform", self.env)
-        shards = ensure_stream(self.client("kinesis"), s.stream_name, s.stream_shards)  # after terraform: finds it
-        if s.resources == "python":
+        if local.resources == "terraform":
+            terraform.apply(s, local, self.run_dir / "terraform", self.env)
+        shards = ensure_stream(self.client("kinesis"), s.stream_name, local.stream_shards)  # after terraform: finds it
+        if local.resources == "python":
             ensure_table(dynamodb, s.state_table)
             ensure_silences_table(dynamodb, s.silences_table)
         seed_leases(dynamodb, s.app_name, shards, owners)
@@ -159,7 +176,7 @@ class Stack:
         if not mode.startswith("local"):
             log.info("alerts go to the configured %s", "SLACK_WEBHOOK_URL" if mode == "webhook" else "Slack Web API")
             return None
-        port = self.settings.slack_receiver_port
+        port = self.local.slack_receiver_port
         self.env.update(self.route_webhooks(port))
         child = self.supervisor.start("slack-receiver", [sys.executable, "-m", "slack_receiver", "--host",
                                                          "127.0.0.1", "--port", str(port), "--store",
@@ -196,17 +213,17 @@ class Stack:
         argv = daemon.command(props, cbor=not self.uses_moto, log_file=self.supervisor.log_dir / f"{name}.kcl.log")
         return self.supervisor.start(name, argv, env, stop_timeout=40.0, restart=True)
 
-    def start_generator(self) -> list[Child]:
-        s = self.settings
-        common = ["--rate", str(s.generator_rate), "--error-ratio", str(s.generator_error_ratio)]
-        if s.generator_seed is not None:
-            common += ["--seed", str(s.generator_seed)]
+    def start_generator(self, generator: GeneratorSettings | None = None) -> list[Child]:
+        generator = generator or self.generator
+        common = ["--rate", str(generator.rate), "--error-ratio", str(generator.error_ratio)]
+        if generator.seed is not None:
+            common += ["--seed", str(generator.seed)]
         fluent_bit = self.fluent_bit
         if fluent_bit is None:
             log.info("fluent-bit is not on PATH: the generator writes Fluent Bit-shaped records to Kinesis itself")
-            return [self.supervisor.start("generator", [sys.executable, "-m", "generator", *common, "--output",
-                                                        "kinesis", "--stream", s.stream_name], self.env,
-                                          restart=True)]
+            argv = [sys.executable, "-m", "generator", *common, "--output", "kinesis",
+                    "--stream", self.settings.stream_name]
+            return [self.supervisor.start("generator", argv, self.env, restart=True)]
         env = {**self.env, **self.fluent_bit_env()}
         fb = self.supervisor.start("fluent-bit", [fluent_bit, "-c", str(paths.FLUENT_BIT_CONF)], env, restart=True)
         gen = self.supervisor.start("generator", [sys.executable, "-m", "generator", *common, "--output", "forward",
@@ -215,11 +232,11 @@ class Stack:
         return [fb, gen]
 
     def fluent_bit_env(self) -> dict[str, str]:
-        s = self.settings
-        host, _ = host_port(s.endpoint_url or "http://127.0.0.1:4566")
-        return {"KINESIS_HOST": host, "KINESIS_TLS_PORT": str(s.tls_port),
+        local = self.local
+        host, _ = host_port(self.settings.endpoint_url or "http://127.0.0.1:4566")
+        return {"KINESIS_HOST": host, "KINESIS_TLS_PORT": str(local.tls_port),
                 "KINESIS_CA_FILE": str(self.run_dir / "tls" / "ca.pem"),
-                "FLUENT_BIT_FORWARD_PORT": self.env.get("FLUENT_BIT_FORWARD_PORT", "24224"),
+                "FLUENT_BIT_FORWARD_PORT": str(local.forward_port),
                 "FLUENT_BIT_STORAGE": str(self.run_dir / "fluent-bit-storage")}
 
     def stop(self) -> None:

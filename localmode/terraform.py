@@ -11,7 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from consumer.config import REPO_ROOT, Settings
+from consumer.config import REPO_ROOT, LocalSettings, Settings
 from consumer.errors import ConfigError
 
 log = logging.getLogger("cali.terraform")
@@ -31,41 +31,41 @@ def terraform_binary() -> str | None:
     return str(in_venv) if in_venv.exists() else None
 
 
-def unavailable(settings: Settings) -> str | None:
+def unavailable(local: LocalSettings) -> str | None:
     """Why ``terraform init/apply`` cannot run here (one sentence), or None when it can."""
     if shutil.which("terraform") is None:
         return "`terraform` is not on PATH"
-    if settings.terraform_plugin_dir is None:
+    if local.terraform_plugin_dir is None:
         return ("no AWS provider: set CALI_TF_PLUGIN_DIR to a directory holding "
                 f"{PROVIDER}/<version>/<os_arch>/ (the registry is not reachable from here)")
-    if not (settings.terraform_plugin_dir / PROVIDER).is_dir():
-        return f"CALI_TF_PLUGIN_DIR={settings.terraform_plugin_dir} holds no {PROVIDER}/"
+    if not (local.terraform_plugin_dir / PROVIDER).is_dir():
+        return f"CALI_TF_PLUGIN_DIR={local.terraform_plugin_dir} holds no {PROVIDER}/"
     return None
 
 
-def variables(settings: Settings) -> dict[str, str]:
+def variables(settings: Settings, local: LocalSettings) -> dict[str, str]:
     """TF_VAR_* from the settings, as compose passes them from .env."""
     return {"TF_VAR_localstack_endpoint": settings.endpoint_url or "", "TF_VAR_region": settings.region,
-            "TF_VAR_stream_name": settings.stream_name, "TF_VAR_shard_count": str(settings.stream_shards),
+            "TF_VAR_stream_name": settings.stream_name, "TF_VAR_shard_count": str(local.stream_shards),
             "TF_VAR_app_name": settings.app_name}
 
 
-def apply(settings: Settings, work_dir: Path, env: dict[str, str]) -> None:
+def apply(settings: Settings, local: LocalSettings, work_dir: Path, env: dict[str, str]) -> None:
     """``terraform init`` (provider from the plugin directory) and ``apply`` in ``work_dir`` (a copy of the .tf
     files; .terraform/ and the state stay there, under .run/). ConfigError when it cannot run."""
-    reason = unavailable(settings)
+    reason = unavailable(local)
     if reason is not None:
         raise ConfigError(f"CALI_RESOURCES=terraform: {reason}")
     binary = terraform_binary()
-    assert binary is not None and settings.terraform_plugin_dir is not None  # checked by unavailable()
+    assert binary is not None and local.terraform_plugin_dir is not None  # checked by unavailable()
     work_dir.mkdir(parents=True, exist_ok=True)
     for old in work_dir.glob("*.tf"):
         old.unlink()
     for tf in TERRAFORM_DIR.glob("*.tf"):
         shutil.copy(tf, work_dir / tf.name)
-    tf_env = {**env, **variables(settings), "CHECKPOINT_DISABLE": "1", "TF_IN_AUTOMATION": "1"}
+    tf_env = {**env, **variables(settings, local), "CHECKPOINT_DISABLE": "1", "TF_IN_AUTOMATION": "1"}
     _run([binary, "init", "-input=false", "-no-color", "-upgrade",
-          f"-plugin-dir={settings.terraform_plugin_dir}"], work_dir, tf_env)
+          f"-plugin-dir={local.terraform_plugin_dir}"], work_dir, tf_env)
     _run([binary, "apply", "-input=false", "-auto-approve", "-no-color"], work_dir, tf_env)
     log.info("resources applied with terraform (%s) in %s", TERRAFORM_DIR, work_dir)
 

@@ -27,7 +27,7 @@ import pytest
 import yaml
 from dotenv import dotenv_values
 
-from consumer.config import DEFAULT_ROUTES_FILE, load_settings
+from consumer.config import DEFAULT_ROUTES_FILE, load_local_settings, load_settings
 from consumer.state.dynamodb import ensure_table
 from generator.__main__ import build_parser as generator_parser
 from generator.outputs import FORWARD_CONTAINER_NAME
@@ -306,6 +306,18 @@ def test_daemon_print_only_prints(tmp_path: Path) -> None:
     assert (tmp_path / "w.properties").is_file()
 
 
+def test_the_consumer_container_ignores_what_only_local_mode_and_the_generator_read(tmp_path: Path) -> None:
+    """Every container gets all of .env (env_file): the consumer's command must not stop on a value it never uses."""
+    if not list(paths.JARS.glob("*.jar")):
+        pytest.skip("no KCL jars in jars/ (`make setup` fetches them)")
+    env = {**os.environ, "GENERATOR_RATE": "fast", "GENERATOR_ERROR_RATIO": "2", "SLACK_RECEIVER_PORT": "http",
+           "CALI_TLS_PORT": "0", "CALI_STREAM_SHARDS": "2x", "CALI_RESOURCES": "cdk"}
+    result = run([sys.executable, "-m", "localmode", "daemon", "--print", "--properties-file",
+                  str(tmp_path / "w.properties")], env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("java ")
+
+
 def test_kcl_properties_take_their_names_from_env() -> None:
     assert _property("streamName") == "${KINESIS_STREAM_NAME}"
     assert _property("applicationName") == "${CALI_APP_NAME}"
@@ -530,11 +542,11 @@ def test_terraform_fmt(tmp_path: Path) -> None:
 
 
 def test_terraform_init_and_validate(tmp_path: Path) -> None:
-    settings = load_settings()
-    reason = unavailable(settings)
+    local = load_local_settings()
+    reason = unavailable(local)
     if reason is not None:
         pytest.skip(f"terraform init needs the AWS provider: {reason}")
-    binary, plugin_dir = terraform_binary(), settings.terraform_plugin_dir
+    binary, plugin_dir = terraform_binary(), local.terraform_plugin_dir
     assert binary is not None and plugin_dir is not None
     work = tmp_path / "tf"
     shutil.copytree(TERRAFORM_DIR, work)

@@ -1,13 +1,25 @@
-"""load_settings from a plain mapping, and read_environment's precedence (environment over .env)."""
+"""load_settings (and local mode's and the generator's loaders) from a plain mapping, and read_environment's
+precedence (environment over .env)."""
 
 from __future__ import annotations
 
 import socket
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import pytest
 
-from consumer.config import Secret, Settings, load_settings, read_environment, resolve_aliases
+from consumer.config import (
+    GeneratorSettings,
+    LocalSettings,
+    Secret,
+    Settings,
+    load_generator_settings,
+    load_local_settings,
+    load_settings,
+    read_environment,
+    resolve_aliases,
+)
 from consumer.errors import ConfigError
 
 WEBHOOK = "https://hooks.slack.com/services/T000/B000/SECRETSECRET"
@@ -19,7 +31,6 @@ WEBHOOK = "https://hooks.slack.com/services/T000/B000/SECRETSECRET"
         pytest.param("region", "ap-northeast-2", id="region"),
         pytest.param("endpoint_url", None, id="endpoint_url"),
         pytest.param("stream_name", "cali-log-stream", id="stream_name"),
-        pytest.param("stream_shards", 2, id="stream_shards"),
         pytest.param("app_name", "cali-consumer", id="app_name"),
         pytest.param("worker_id", f"cali-{socket.gethostname()}", id="worker_id"),
         pytest.param("alert_levels", frozenset({"ERROR", "WARN"}), id="alert_levels"),
@@ -27,11 +38,6 @@ WEBHOOK = "https://hooks.slack.com/services/T000/B000/SECRETSECRET"
         pytest.param("display_timezone", "UTC", id="display_timezone"),
         pytest.param("slack_webhook_url", None, id="slack_webhook_url"),
         pytest.param("slack_webhook_url_warn", None, id="slack_webhook_url_warn"),
-        pytest.param("slack_receiver_port", 4580, id="slack_receiver_port"),
-        pytest.param("tls_port", 4567, id="tls_port"),
-        pytest.param("generator_rate", 5.0, id="generator_rate"),
-        pytest.param("generator_error_ratio", 0.2, id="generator_error_ratio"),
-        pytest.param("generator_seed", None, id="generator_seed"),
         pytest.param("log_level", "INFO", id="log_level"),
         pytest.param("checkpoint_interval_seconds", 5.0, id="checkpoint_interval_seconds"),
         pytest.param("dedup_window_seconds", 300.0, id="dedup_window_seconds"),
@@ -62,8 +68,6 @@ def test_defaults(field: str, expected: object) -> None:
         pytest.param({"CALI_WORKER_ID": "w-1"}, "worker_id", "w-1", id="worker-id"),
         pytest.param({"THROTTLE_MAX_PER_MINUTE": " 7 "}, "throttle_max_per_minute", 7, id="padded-int"),
         pytest.param({"THROTTLE_MAX_PER_MINUTE": ""}, "throttle_max_per_minute", 5, id="empty-int-is-default"),
-        pytest.param({"GENERATOR_RATE": "2.5"}, "generator_rate", 2.5, id="float"),
-        pytest.param({"GENERATOR_SEED": "42"}, "generator_seed", 42, id="seed"),
         pytest.param({"LOG_LEVEL": "debug"}, "log_level", "DEBUG", id="log-level-upper"),
         pytest.param({"CALI_DISPLAY_TIMEZONE": "Asia/Seoul"}, "display_timezone", "Asia/Seoul", id="timezone"),
         pytest.param({"CALI_DISPLAY_TIMEZONE": "  "}, "display_timezone", "UTC", id="blank-timezone-is-utc"),
@@ -107,15 +111,9 @@ def test_unknown_alert_level_is_a_config_error(raw: str) -> None:
     [
         pytest.param("THROTTLE_MAX_PER_MINUTE", "five", id="throttle-word"),
         pytest.param("THROTTLE_MAX_PER_MINUTE", "5.5", id="throttle-float"),
-        pytest.param("CALI_STREAM_SHARDS", "2x", id="shards"),
-        pytest.param("SLACK_RECEIVER_PORT", "http", id="port"),
-        pytest.param("CALI_TLS_PORT", "45 67", id="tls-port"),
-        pytest.param("GENERATOR_RATE", "fast", id="rate"),
-        pytest.param("GENERATOR_ERROR_RATIO", "20%", id="ratio"),
         pytest.param("CALI_CHECKPOINT_INTERVAL_SECONDS", "10s", id="interval"),
         pytest.param("CALI_DEDUP_WINDOW_SECONDS", "5m", id="dedup-window"),
         pytest.param("CALI_DIGEST_INTERVAL_SECONDS", "1min", id="digest-interval"),
-        pytest.param("GENERATOR_SEED", "abc", id="seed"),
     ],
 )
 def test_bad_number_is_a_config_error(name: str, raw: str) -> None:
@@ -123,6 +121,54 @@ def test_bad_number_is_a_config_error(name: str, raw: str) -> None:
         load_settings({name: raw})
     assert name in str(info.value)
     assert repr(raw) in str(info.value)
+
+
+# -- local mode's and the generator's settings: read here too, but not by the consumer ---------------------------
+
+LOCAL_AND_GENERATOR_BAD = [
+    pytest.param(load_local_settings, "CALI_STREAM_SHARDS", "2x", "must be a number, got '2x'", id="shards"),
+    pytest.param(load_local_settings, "SLACK_RECEIVER_PORT", "http", "must be a number, got 'http'", id="port"),
+    pytest.param(load_local_settings, "SLACK_RECEIVER_PORT", "70000", "must be a TCP port", id="port-range"),
+    pytest.param(load_local_settings, "CALI_TLS_PORT", "45 67", "must be a number, got '45 67'", id="tls-port"),
+    pytest.param(load_local_settings, "FLUENT_BIT_FORWARD_PORT", "0", "must be a TCP port", id="forward-port"),
+    pytest.param(load_local_settings, "CALI_RESOURCES", "cdk", "must be one of python, terraform", id="resources"),
+    pytest.param(load_generator_settings, "GENERATOR_RATE", "fast", "must be a number, got 'fast'", id="rate"),
+    pytest.param(load_generator_settings, "GENERATOR_RATE", "-1", "must be a finite number >= 0", id="rate-<0"),
+    pytest.param(load_generator_settings, "GENERATOR_RATE", "inf", "must be a finite number >= 0", id="rate-inf"),
+    pytest.param(load_generator_settings, "GENERATOR_ERROR_RATIO", "20%", "must be a number, got '20%'", id="ratio"),
+    pytest.param(load_generator_settings, "GENERATOR_ERROR_RATIO", "1.5", "must be within [0, 1]", id="ratio>1"),
+    pytest.param(load_generator_settings, "GENERATOR_SEED", "abc", "must be a number, got 'abc'", id="seed"),
+]
+
+
+@pytest.mark.parametrize(("loader", "name", "raw", "words"), LOCAL_AND_GENERATOR_BAD)
+def test_a_bad_local_or_generator_value_stops_its_own_loader_and_not_the_consumers(
+        loader: Callable[[Mapping[str, str]], object], name: str, raw: str, words: str) -> None:
+    """One .env feeds every container in compose: a bad GENERATOR_RATE stops the generator (and `make run`, in one
+    line), never the consumer."""
+    with pytest.raises(ConfigError) as info:
+        loader({name: raw})
+    message = str(info.value)
+    assert message.startswith(name) and words in message and "\n" not in message
+    assert load_settings({name: raw}) == load_settings({})
+
+
+def test_local_and_generator_defaults() -> None:
+    assert load_local_settings({}) == LocalSettings(stream_shards=2, resources="python", terraform_plugin_dir=None,
+                                                    tls_port=4567, slack_receiver_port=4580, forward_port=24224)
+    assert load_generator_settings({}) == GeneratorSettings(rate=5.0, error_ratio=0.2, seed=None)
+
+
+def test_local_and_generator_values() -> None:
+    local = load_local_settings({"CALI_STREAM_SHARDS": "3", "CALI_RESOURCES": "terraform", "CALI_TF_PLUGIN_DIR": "/p",
+                                 "CALI_TLS_PORT": " 5001 ", "SLACK_RECEIVER_PORT": "5002",
+                                 "FLUENT_BIT_FORWARD_PORT": "5003"})
+    assert local == LocalSettings(stream_shards=3, resources="terraform", terraform_plugin_dir=Path("/p"),
+                                  tls_port=5001, slack_receiver_port=5002, forward_port=5003)
+    generator = load_generator_settings({"GENERATOR_RATE": "2.5", "GENERATOR_ERROR_RATIO": "1",
+                                         "GENERATOR_SEED": "42"})
+    assert generator == GeneratorSettings(rate=2.5, error_ratio=1.0, seed=42)
+    assert load_generator_settings({"GENERATOR_RATE": "0", "GENERATOR_SEED": " "}).rate == 0.0  # 0: unpaced
 
 
 @pytest.mark.parametrize("raw", [pytest.param("0", id="zero"), pytest.param("-1", id="negative")])

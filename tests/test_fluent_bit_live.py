@@ -298,7 +298,7 @@ def test_local_mode_with_real_fluent_bit_loses_nothing(live_stack: Stack) -> Non
             event = parse_line(line)
             expected += not isinstance(event, Dropped) and event.level.value in {"ERROR", "WARN"}
     assert expected > 0
-    receiver = Receiver(f"http://127.0.0.1:{stack.settings.slack_receiver_port}")
+    receiver = Receiver(f"http://127.0.0.1:{stack.local.slack_receiver_port}")
     messages = wait_for(receiver.messages, lambda m: sum(event_count(x["payload"]) for x in m) >= expected,
                         ARRIVAL_TIMEOUT, "every ERROR/WARN event in an alert or a digest")
     assert sum(event_count(m["payload"]) for m in messages) == expected

@@ -638,10 +638,14 @@ def test_bad_arguments_rejected(argv: list[str], capsys: pytest.CaptureFixture[s
     capsys.readouterr()
 
 
-def test_bad_env_value_rejected(capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(SystemExit):
-        build_parser({"GENERATOR_ERROR_RATIO": "lots"})
-    assert "GENERATOR_ERROR_RATIO" in capsys.readouterr().err
+@pytest.mark.parametrize(("name", "raw"), [("GENERATOR_ERROR_RATIO", "lots"), ("GENERATOR_ERROR_RATIO", "1.5"),
+                                           ("GENERATOR_RATE", "-1"), ("GENERATOR_SEED", "x")])
+def test_bad_env_value_rejected(capsys: pytest.CaptureFixture[str], name: str, raw: str) -> None:
+    """The rules local mode checks before it starts anything (consumer/config.py's load_generator_settings)."""
+    with pytest.raises(SystemExit) as exc:
+        build_parser({name: raw})
+    assert exc.value.code == 2
+    assert f"environment: {name} must be" in capsys.readouterr().err
 
 
 def cli_env() -> dict[str, str]:

@@ -49,6 +49,9 @@ def assert_one_sentence(result: subprocess.CompletedProcess[str], *words: str) -
                      id="webhook-not-a-url"),
         pytest.param("SLACK_WEBHOOK_URL", "ftp://hooks.example/x", ["http(s) URL"], id="webhook-not-http"),
         pytest.param("SLACK_RECEIVER_PORT", "70000", ["SLACK_RECEIVER_PORT must be a TCP port"], id="port-range"),
+        pytest.param("GENERATOR_RATE", "fast", ["GENERATOR_RATE must be a number", "'fast'"], id="generator-rate"),
+        pytest.param("GENERATOR_ERROR_RATIO", "2", ["GENERATOR_ERROR_RATIO must be within [0, 1]"],
+                     id="generator-ratio"),
         pytest.param("CALI_DISPLAY_TIMEZONE", "Mars/Olympus", ["not a known time zone"], id="timezone"),
     ],
 )

@@ -61,7 +61,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 @pytest.fixture(scope="session")
 def receiver(stack: Stack) -> Receiver:
-    return Receiver(f"http://127.0.0.1:{stack.settings.slack_receiver_port}")
+    return Receiver(f"http://127.0.0.1:{stack.local.slack_receiver_port}")
 
 
 class Daemon:
@@ -123,7 +123,7 @@ def pipeline(stack: Stack, tmp_path: Path) -> Iterator[Callable[..., tuple[Stack
         other.start_emulator()
         other.create_resources(owners)
         other.start_receiver()
-        return other, Receiver(f"http://127.0.0.1:{other.settings.slack_receiver_port}")
+        return other, Receiver(f"http://127.0.0.1:{other.local.slack_receiver_port}")
 
     yield make
     for other in made:

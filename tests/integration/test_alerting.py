@@ -61,7 +61,7 @@ def throttled(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         other.create_resources()
         other.start_receiver()
         Daemon(other, "cali-test-throttled").start()
-        yield other, Receiver(f"http://127.0.0.1:{other.settings.slack_receiver_port}")
+        yield other, Receiver(f"http://127.0.0.1:{other.local.slack_receiver_port}")
     finally:
         other.stop()
 

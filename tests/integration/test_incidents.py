@@ -36,7 +36,7 @@ def web_api(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         assert other.slack_mode == "local web api"
         daemon = Daemon(other, "cali-test-web-api")
         daemon.start()
-        yield other, Receiver(f"http://127.0.0.1:{other.settings.slack_receiver_port}"), daemon
+        yield other, Receiver(f"http://127.0.0.1:{other.local.slack_receiver_port}"), daemon
     finally:
         other.stop()
 

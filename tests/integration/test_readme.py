@@ -43,7 +43,7 @@ def readme_pipeline(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> I
         marker = f"readme-{uuid.uuid4().hex[:6]}"
         put_lines(other.client("kinesis"), other.settings.stream_name, [fluent_bit_record(
             {"level": "ERROR", "service": f"{marker}-{i}", "message": f"{marker} failure {i}"}) for i in range(4)])
-        receiver = Receiver(f"http://127.0.0.1:{other.settings.slack_receiver_port}")
+        receiver = Receiver(f"http://127.0.0.1:{other.local.slack_receiver_port}")
         wait_for(lambda: receiver.texts(marker), lambda t: len(t) == 4, 120, "the alerts")
         wait_for(lambda: leases(other.client("dynamodb"), other.settings.app_name),
                  lambda t: any(v["checkpoint"].isdigit() for v in t.values()), 60, "a checkpoint")

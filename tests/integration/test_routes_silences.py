@@ -53,7 +53,7 @@ def routed(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[t
         other.start_receiver()  # points CALI_TEST_WEBHOOK_A/B at the channels team-a/team-b
         daemon = Daemon(other, "cali-test-routed")
         daemon.start()
-        yield other, Receiver(f"http://127.0.0.1:{other.settings.slack_receiver_port}"), daemon
+        yield other, Receiver(f"http://127.0.0.1:{other.local.slack_receiver_port}"), daemon
     finally:
         other.stop()
 

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from consumer.config import load_settings
+from consumer.config import load_local_settings
 from localmode import terraform
 from localmode.stack import Stack
 from tests.integration.conftest import stack_env
 
-pytestmark = pytest.mark.skipif(terraform.unavailable(load_settings()) is not None,
-                                reason=f"CALI_RESOURCES=terraform: {terraform.unavailable(load_settings())}")
+pytestmark = pytest.mark.skipif(terraform.unavailable(load_local_settings()) is not None,
+                                reason=f"CALI_RESOURCES=terraform: {terraform.unavailable(load_local_settings())}")
 
 
 def test_terraform_creates_the_stream_and_tables_and_a_second_apply_changes_nothing(stack: Stack,
