@@ -26,6 +26,7 @@ from generator.lines import make_line
 from localmode import paths
 from localmode.stack import Stack
 from localmode.supervisor import free_port
+from slack_receiver.settings import DEFAULT_TOKEN
 
 WORKER_ID = "cali-bench-worker"
 
@@ -222,6 +223,16 @@ def base_parser(description: str | None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("-v", "--verbose", action="store_true", help="log what the stack does (INFO)")
     return parser
+
+
+# The consumer's two Slack modes: webhook (no token), or the local receiver's Web API (local mode points
+# SLACK_API_URL at the receiver when SLACK_BOT_TOKEN is the receiver's token).
+MODES: dict[str, dict[str, str]] = {"webhook": {}, "webapi": {"SLACK_BOT_TOKEN": DEFAULT_TOKEN}}
+
+
+def add_mode(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--mode", choices=sorted(MODES), default="webhook",
+                        help="the consumer's Slack mode (default webhook; webapi: incidents via the local Web API)")
 
 
 def setup_logging(verbose: bool) -> None:

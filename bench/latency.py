@@ -6,7 +6,7 @@ service name (so no two fold into one alert) and a sequence number in its messag
 before the PutRecords call. ``THROTTLE_MAX_PER_MINUTE`` is set very high: no alert waits in a digest.
 ``idleTimeBetweenReadsInMillis`` is the properties' 200.
 
-Run: ``python -m bench.latency [--lines 300] [--rate 20]``.
+Run: ``python -m bench.latency [--lines 300] [--rate 20] [--mode webhook|webapi]``.
 """
 
 from __future__ import annotations
@@ -15,8 +15,10 @@ import re
 import time
 
 from bench.common import (
+    MODES,
     Receiver,
     Summary,
+    add_mode,
     base_parser,
     mean,
     ms,
@@ -78,8 +80,8 @@ def measure(stack: Stack, lines: int, rate: float) -> list[float]:
     return [got[seq] - at for seq, at in sorted(sent.items())]
 
 
-def run(lines: int = 300, rate: float = 20.0) -> Summary:
-    stack = new_stack("latency", THROTTLE_MAX_PER_MINUTE="1000000", CALI_DIGEST_INTERVAL_SECONDS="1")
+def run(lines: int = 300, rate: float = 20.0, mode: str = "webhook") -> Summary:
+    stack = new_stack("latency", THROTTLE_MAX_PER_MINUTE="1000000", CALI_DIGEST_INTERVAL_SECONDS="1", **MODES[mode])
     with running(stack):
         stack.start_emulator()
         stack.create_resources()
@@ -88,7 +90,7 @@ def run(lines: int = 300, rate: float = 20.0) -> Summary:
         latencies = measure(stack, lines, rate)
 
     p50, p95, p99 = (percentile(latencies, p) for p in (50, 95, 99))
-    print(f"\n== latency: put -> alert at the receiver, {len(latencies)} alerts at {rate:g} lines/s ==")
+    print(f"\n== latency: put -> alert at the receiver, {len(latencies)} alerts at {rate:g} lines/s, {mode} mode ==")
     print(table(["alerts", "min", "p50", "p95", "p99", "max", "mean"],
                 [[len(latencies), ms(min(latencies)), ms(p50), ms(p95), ms(p99), ms(max(latencies)),
                   ms(mean(latencies))]]))
@@ -101,7 +103,7 @@ def run(lines: int = 300, rate: float = 20.0) -> Summary:
         rows.append([f"{i + 1}-{end}", f"{i / rate:.0f}-{end / rate:.0f}", ms(percentile(latencies[i:end], 50)),
                      ms(max(latencies[i:end]))])
     print(table(["lines", "sent during s", "p50", "max"], rows))
-    return [(f"put -> alert p50 / p95 / p99 ({len(latencies)} alerts, {rate:g}/s)",
+    return [(f"put -> alert p50 / p95 / p99 ({len(latencies)} alerts, {rate:g}/s, {mode})",
              f"{ms(p50)} / {ms(p95)} / {ms(p99)}")]
 
 
@@ -109,9 +111,10 @@ def main(argv: list[str] | None = None) -> None:
     parser = base_parser(__doc__)
     parser.add_argument("--lines", type=int, default=300, help="measured lines (default 300; >= 200 asked)")
     parser.add_argument("--rate", type=float, default=20.0, help="lines per second (default 20)")
+    add_mode(parser)
     args = parser.parse_args(argv)
     setup_logging(args.verbose)
-    run(args.lines, args.rate)
+    run(args.lines, args.rate, args.mode)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,8 @@
    stopped; DynamoDB requests counted per operation), and with ``MemoryState`` (the pure CPU cost); plus what
    amazon-kclpy's own decoding of the daemon's JSON lines costs for them.
 
-Run: ``python -m bench.throughput [--records 100000] [--skip-live] [--profile-records 100000 (0: none)]``.
+Run: ``python -m bench.throughput [--records 100000] [--skip-live] [--profile-records 100000 (0: none)]
+[--mode webhook|webapi] [--digest-interval 1]``.
 """
 
 from __future__ import annotations
@@ -32,7 +33,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bench.common import (
+    MODES,
     Summary,
+    add_mode,
     base_parser,
     checkpoint_at_least,
     leases,
@@ -376,10 +379,13 @@ def report(load: Preloaded, runs: dict[str, CatchUp]) -> None:
 
 
 def run(records: int = 100_000, error_ratio: float = 0.1, seed: int = 7, live: bool = True,
-        profile_records: int = 100_000, profile_batch: int = 10_000, top: int = 25) -> Summary:
+        profile_records: int = 100_000, profile_batch: int = 10_000, top: int = 25, mode: str = "webhook",
+        digest_interval: float = 1.0) -> Summary:
     summary: Summary = []
     if live:
-        stack = new_stack("throughput", **CALI_ENV)
+        say(f"{mode} mode, digest interval {digest_interval:g} s")
+        stack = new_stack("throughput", **{**CALI_ENV, "CALI_DIGEST_INTERVAL_SECONDS": f"{digest_interval:g}"},
+                          **MODES[mode])
         with running(stack):
             stack.start_emulator()
             stack.create_resources()
@@ -422,10 +428,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--profile-batch", type=int, default=10_000,
                         help="records per handle_batch (default 10000: the KCL's maxRecords, what catch-up sees)")
     parser.add_argument("--top", type=int, default=25, help="flat profile lines to print")
+    parser.add_argument("--digest-interval", type=float, default=1.0,
+                        help="CALI_DIGEST_INTERVAL_SECONDS of the live run (default 1: digests go out during the run)")
+    add_mode(parser)
     args = parser.parse_args(argv)
     setup_logging(args.verbose)
     run(args.records, args.error_ratio, args.seed, not args.skip_live, args.profile_records, args.profile_batch,
-        args.top)
+        args.top, args.mode, args.digest_interval)
 
 
 if __name__ == "__main__":
