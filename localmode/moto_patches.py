@@ -17,6 +17,7 @@ sequence numbers are consecutive integers (``put_record`` assigns last + 1), so 
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections import OrderedDict
@@ -25,8 +26,9 @@ from typing import Any
 from moto.core.responses import ActionResult
 from moto.dynamodb import models as dynamodb_models
 from moto.dynamodb.comparisons import get_filter_expression
-from moto.dynamodb.exceptions import ItemSizeTooLarge, TransactionCanceledException
+from moto.dynamodb.exceptions import ItemSizeTooLarge, MockValidationException, TransactionCanceledException
 from moto.dynamodb.models import dynamo_type
+from moto.dynamodb.models.dynamo_type import DynamoType
 from moto.dynamodb.models.utilities import bytesize
 from moto.dynamodb.parsing import executors, validators
 from moto.kinesis import models, responses
@@ -162,10 +164,7 @@ def _refusals(backend: Any, transact_items: list[dict[str, Any]]) -> list[tuple[
     reasons: list[tuple[Any, Any, Any]] = []
     for entry in transact_items:
         op_type, op = next(iter(entry.items()))
-        table = backend.get_table(op["TableName"])
-        source = op["Item"] if op_type == "Put" else op["Key"]
-        key = {name: source[name] for name in (table.hash_key_attr, table.range_key_attr) if name}
-        current = backend.get_item(op["TableName"], key)
+        current = backend.get_item(op["TableName"], _key(backend, op_type, op))
         condition = op.get("ConditionExpression")
         if condition is not None and not get_filter_expression(
                 condition, op.get("ExpressionAttributeNames"), op.get("ExpressionAttributeValues")).expr(current):
@@ -177,18 +176,65 @@ def _refusals(backend: Any, transact_items: list[dict[str, Any]]) -> list[tuple[
     return reasons if any(code is not None for code, _, _ in reasons) else None
 
 
+def _key(backend: Any, op_type: str, op: dict[str, Any]) -> dict[str, Any]:
+    table = backend.get_table(op["TableName"])
+    source = op["Item"] if op_type == "Put" else op["Key"]
+    return {name: source[name] for name in (table.hash_key_attr, table.range_key_attr) if name}
+
+
+class _Undo:
+    """The items a transaction touches, as they were (their top-level attributes: CALI writes no nested paths), to
+    put back when one of its writes is refused while applying (an item over DynamoDB's size limit)."""
+
+    def __init__(self, backend: Any, transact_items: list[dict[str, Any]]) -> None:
+        self._saved = []
+        for entry in transact_items:
+            op_type, op = next(iter(entry.items()))
+            table = backend.get_table(op["TableName"])
+            key = _key(backend, op_type, op)
+            hash_value = DynamoType(key[table.hash_key_attr])
+            range_value = DynamoType(key[table.range_key_attr]) if table.range_key_attr else None
+            item = table.get_item(hash_value, range_value)
+            self._saved.append((table, hash_value, range_value, item, dict(item.attrs) if item is not None else None))
+
+    def __call__(self, applied: int) -> None:
+        for table, hash_value, range_value, item, attrs in reversed(self._saved[:applied + 1]):
+            if item is None:
+                if table.get_item(hash_value, range_value) is not None:
+                    table.delete_item(hash_value, range_value)
+                continue
+            dict.clear(item.attrs)
+            dict.update(item.attrs, attrs)
+            if range_value is None:
+                table.items[hash_value] = item
+            else:
+                table.items[hash_value][range_value] = item
+
+
 def _transact_write_items(backend: Any, transact_items: list[dict[str, Any]]) -> None:
     if len(transact_items) > 100 or any(len(entry) != 1 or next(iter(entry)) not in
                                         ("ConditionCheck", "Put", "Delete", "Update") for entry in transact_items):
         return _original_transact_write_items(backend, transact_items)  # moto's own validation errors
+    keys = [json.dumps([next(iter(e.values()))["TableName"], _key(backend, *next(iter(e.items())))], sort_keys=True)
+            for e in transact_items]
+    if len(set(keys)) < len(keys):
+        return _original_transact_write_items(backend, transact_items)  # moto's error for two writes to one item
     refused = _refusals(backend, transact_items)
     if refused is not None:
         raise TransactionCanceledException(refused)
     checked = [{op_type: {name: value for name, value in op.items() if name != "ConditionExpression"}}
                for entry in transact_items for op_type, op in entry.items()]  # (moto would parse each twice more)
+    undo = _Undo(backend, transact_items)
     real_copy, dynamodb_models.copy = dynamodb_models.copy, _CHEAP_COPY  # type: ignore[attr-defined]
     try:
-        return _original_transact_write_items(backend, checked)
+        for index, entry in enumerate(checked):
+            try:
+                _original_transact_write_items(backend, [entry])
+            except MockValidationException as exc:  # DynamoDB cancels the transaction, naming the write refused
+                undo(index)
+                reasons: list[tuple[Any, Any, Any]] = [(None, None, None)] * len(checked)
+                reasons[index] = ("ValidationError", exc.message, None)
+                raise TransactionCanceledException(reasons) from None
     finally:
         dynamodb_models.copy = real_copy  # type: ignore[attr-defined]
 

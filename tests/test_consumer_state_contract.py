@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from consumer.model import OTHER_MESSAGES
 from consumer.state import (
     DIGEST_GROUPS_PER_TRANSACTION,
     Added,
@@ -351,3 +352,22 @@ def test_one_alert_costs_two_round_trips(endpoint: str) -> None:
     assert add(state, "main#1", key(50), key(50), {("ERROR", "a", "b"): 1}, BASE) == (Added.ADDED, "main#1")
     assert calls == ["TransactWriteItems", "TransactWriteItems"]
     assert state.ended_through(SHARD) == key(60)
+
+
+def test_a_full_digest_counts_further_lines_per_service(endpoint: str) -> None:
+    """DynamoDB holds 400 KB per item: past that, a bucket's new lines are counted per level and service as "other
+    messages" (the digest says so); nothing is refused, every event is counted."""
+    state = DynamoState(make_client(endpoint), new_table(endpoint), LIMIT, WINDOW)
+    template = "x" * 290
+    expected = 0
+    results = []
+    for start in range(0, 1500, 98):
+        batch = [Contribution(key(i), key(i), {("ERROR", f"svc{i % 3}", f"{template} {i}"): 2})
+                 for i in range(start, start + 98)]
+        expected += 2 * len(batch)
+        results += state.add_to_digest("main#1", batch, BASE)
+    assert {added for added, _ in results} == {Added.ADDED}
+    contents = state.seal_digest("main#1")
+    other = {line: n for line, n in contents.lines.items() if line[2] == OTHER_MESSAGES}
+    assert other and {service for _, service, _ in other} <= {"svc0", "svc1", "svc2"}
+    assert contents.total == expected

@@ -134,3 +134,15 @@ def test_the_item_size_limit_and_the_clause_rules_still_hold(dynamodb: Any) -> N
     with pytest.raises(dynamodb.exceptions.ClientError, match="SET"):
         dynamodb.update_item(TableName="t", Key={"pk": {"S": "big"}}, UpdateExpression="SET v = :v SET w = :v",
                              ExpressionAttributeValues={":v": {"S": "x"}})
+
+
+def test_a_write_over_the_size_limit_cancels_the_transaction_as_dynamodb_does(dynamodb: Any) -> None:
+    dynamodb.put_item(TableName="t", Item={"pk": {"S": "b"}, "v": {"N": "1"}})
+    too_big = {"Update": {"TableName": "t", "Key": {"pk": {"S": "b"}}, "UpdateExpression": "SET v = :v, w = :w",
+                          "ExpressionAttributeValues": {":v": {"N": "2"}, ":w": {"S": "z" * 410_000}}}}
+    with pytest.raises(dynamodb.exceptions.TransactionCanceledException) as info:
+        dynamodb.transact_write_items(TransactItems=[put("a"), too_big, put("c")])
+    assert [r["Code"] for r in info.value.response["CancellationReasons"]] == ["None", "ValidationError", "None"]
+    assert "Item" not in dynamodb.get_item(TableName="t", Key={"pk": {"S": "a"}})  # the write before it undone
+    assert dynamodb.get_item(TableName="t", Key={"pk": {"S": "b"}})["Item"] == {"pk": {"S": "b"}, "v": {"N": "1"}}
+    assert "Item" not in dynamodb.get_item(TableName="t", Key={"pk": {"S": "c"}})

@@ -9,7 +9,9 @@ Items (see consumer/state/__init__.py for what each one means):
 - ``sent#<shard/seq/sub/line>`` or ``sent#digest/<bucket>``: ``status`` sending|done, ``owner``, ``at``, and when done
   ``through`` (last event covered), ``refused``, ``bucket`` (a digest contribution). Kept a week.
 - ``digest#<destination>#<interval>``: one count per line, the attribute named ``l`` + the JSON of [level, service,
-  template] (the name carries the line: one ADD per line, no second attribute to SET); ``sealed`` once sent.
+  template] (the name carries the line: one ADD per line, no second attribute to SET); ``sealed`` once sent. Once
+  the item holds 400 KB (DynamoDB's limit), further lines count per level and service with the template
+  ``OTHER_MESSAGES``; should even that not fit, the contribution goes to the next interval's bucket.
 - ``hwm#<shard>``: ``sortable`` (position as a fixed-width string, raised only) and ``through``.
 
 Local knowledge keeps DynamoDB off the decision: slots and fingerprints learned from refused conditions (a refused
@@ -28,7 +30,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from consumer.model import position
+from consumer.model import OTHER_MESSAGES, position
 from consumer.retry import patiently
 from consumer.state import (
     DIGEST_GROUPS_PER_TRANSACTION,
@@ -110,6 +112,10 @@ class _Cancelled(Exception):
         """The old item if condition ``index`` failed ({} when the item did not exist), else None."""
         reason = self.reasons[index] if index < len(self.reasons) else {}
         return dict(reason.get("Item", {})) if reason.get("Code") == FAILED else None
+
+    def too_large(self, index: int) -> bool:
+        """Whether write ``index`` was refused as invalid: the only one CALI can cause is an item over 400 KB."""
+        return index < len(self.reasons) and self.reasons[index].get("Code") == "ValidationError"
 
 
 class DynamoState:
@@ -437,10 +443,12 @@ class DynamoState:
         re-read), the high-water mark (dropped when already higher). A refused record leaves the others to retry."""
         results: dict[int, tuple[Added, str | None]] = {}
         waiting = list(range(len(chunk)))
+        texts = True  # False once the bucket's item is full: the lines count per level and service only
         while waiting:
             lines: Counter[DigestLine] = Counter()
             for i in waiting:
-                lines.update(chunk[i].lines)
+                lines.update(chunk[i].lines if texts else
+                             {(level, service, OTHER_MESSAGES): n for (level, service, _), n in chunk[i].lines.items()})
             items = [self._digest_counts(bucket, lines, now)]
             items += [self._digest_record(bucket, chunk[i], now) for i in waiting]
             mark = max((chunk[i].through for i in waiting), key=sortable)
@@ -454,9 +462,13 @@ class DynamoState:
                 if already:
                     results.update({i: (Added.ALREADY, _str(old, "bucket")) for i, old in already.items()})
                     waiting = [i for i in waiting if i not in already]
-                elif cancelled.failed(0) is not None:
-                    results.update({i: (Added.SEALED, None) for i in waiting})
+                elif cancelled.failed(0) is not None or (cancelled.too_large(0) and not texts):
+                    results.update({i: (Added.SEALED, None) for i in waiting})  # being sent, or full: a later one
                     waiting = []
+                elif cancelled.too_large(0):
+                    log.warning("digest %s holds as many distinct messages as it can (DynamoDB's 400 KB item); "
+                                "more are counted per service as other messages", bucket)
+                    texts = False
                 elif with_high_water:
                     self._mark_at_least(mark)  # a higher mark refused ours: retry without it
                 else:
