@@ -2,34 +2,28 @@
 
 stdout is the MultiLangDaemon's protocol channel. The real stdout is kept for amazon-kclpy only; fd 1 and
 ``sys.stdout`` are pointed at stderr so that no stray print or library can corrupt the protocol.
+
+The settings are read first (a bad value: one line, exit code 2, before the protocol starts); the rest of the
+processor (``consumer.wiring``: Slack, DynamoDB, ``auth.test``) is built on a thread while the protocol loop answers
+the KCL's ``initialize`` (``consumer.kcl.deferred`` says why). A configuration error found there (a refused bot
+token) ends the child the same way, at the next action or when the daemon closes stdin.
 """
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
-import time
-from typing import IO
-from zoneinfo import ZoneInfo
+from typing import IO, TYPE_CHECKING
 
-import boto3
 from amazon_kclpy import kcl
-from botocore.config import Config
 
-from consumer import logs, timing
-from consumer.alerter import Alerter, Sender
+from consumer import logs
 from consumer.config import Settings, load_settings
-from consumer.decision import Mode
-from consumer.deliver.slack import SlackWebhook
-from consumer.deliver.webapi import SlackWebApi
 from consumer.errors import ConfigError
-from consumer.kcl.processor import AlertRecordProcessor
-from consumer.silence.apply import Silencer
-from consumer.silence.store import SilenceCache, SilenceStore
-from consumer.state.dynamodb import DynamoState
+from consumer.kcl.deferred import DeferredProcessor
 
-log = logging.getLogger("cali.consumer")
+if TYPE_CHECKING:
+    from consumer.kcl.processor import AlertRecordProcessor
 
 
 def protocol_channel() -> IO[str]:
@@ -39,69 +33,31 @@ def protocol_channel() -> IO[str]:
     return channel
 
 
-def build_senders(settings: Settings) -> tuple[dict[str, Sender], Mode]:
-    """One sender per route (``routes.yaml``), named by the route's budget key. Web API mode when SLACK_BOT_TOKEN is
-    set (its token checked once with auth.test): each route posts to its channel, else the default route's, else
-    SLACK_CHANNEL. Webhook mode otherwise: each route to the URL in the environment variable it names, else the
-    default route's webhook, else SLACK_WEBHOOK_URL."""
-    routes = settings.routes
-    if settings.slack_bot_token is not None:
-        token, url = settings.slack_bot_token, settings.slack_api_url
-        channels = {r.name: r.channel or routes.default.channel or settings.slack_channel for r in routes.all}
-        log.info("Slack Web API as %s", SlackWebApi(token, settings.slack_channel, url).check())
-        return {name: SlackWebApi(token, channel, url, name=f"route#{name}") for name, channel in channels.items()}, \
-            Mode.WEB_API
-    fallback = settings.webhooks.get(routes.default.webhook or "") or settings.slack_webhook_url
-    if fallback is None:
-        raise ConfigError("neither SLACK_BOT_TOKEN nor SLACK_WEBHOOK_URL is set (local mode sets one of them to the "
-                          "local Slack receiver)")
-    senders: dict[str, Sender] = {}
-    for route in routes.all:
-        if route.webhook and route.webhook not in settings.webhooks and route is not routes.default:
-            log.info("route %s: %s is not set; its alerts go to the default webhook", route.name, route.webhook)
-        senders[route.name] = SlackWebhook(settings.webhooks.get(route.webhook or "") or fallback, route.budget_key)
-    return senders, Mode.WEBHOOK
+def config_error(exc: ConfigError) -> SystemExit:
+    """One readable line (the daemon's log shows it), no traceback; exit code 2."""
+    sys.stderr.write(f"cali consumer: {exc}\n")
+    return SystemExit(2)
 
 
-def build_processor(settings: Settings) -> AlertRecordProcessor:
-    senders, mode = build_senders(settings)
-    tz = ZoneInfo(settings.display_timezone)
-    # The endpoint is given explicitly (None on real AWS): compose sets only LOCALSTACK_ENDPOINT, which boto3 ignores.
-    client_config = Config(connect_timeout=timing.DYNAMODB_CONNECT_TIMEOUT_SECONDS,
-                           read_timeout=timing.DYNAMODB_READ_TIMEOUT_SECONDS,
-                           retries={"mode": "standard", "max_attempts": 3})
-    dynamodb = boto3.client("dynamodb", region_name=settings.region, endpoint_url=settings.endpoint_url,
-                            config=client_config)
-    state = DynamoState(dynamodb, settings.state_table, settings.throttle_max_per_minute,
-                        limits={route.budget_key: route.max_per_minute for route in settings.routes.all})
-    silences = SilenceStore(dynamodb, settings.silences_table, sleep=time.sleep)
-    silencer = Silencer(SilenceCache(silences, settings.silence_refresh_seconds), silences, time.time)
+def build(settings: Settings) -> AlertRecordProcessor:
+    from consumer import wiring  # on the build thread: its imports are most of the child's start-up time
 
-    def make_alerter(shard_id: str) -> Alerter:
-        logs.context.fields["shard_id"] = shard_id
-        return Alerter(levels=settings.alert_levels, state=state, senders=senders, display_tz=tz, clock=time.time,
-                       sleep=time.sleep, dedup_window=settings.dedup_window_seconds,
-                       digest_interval=settings.digest_interval_seconds, mode=mode,
-                       update_interval=settings.update_interval_seconds,
-                       resolve_after=settings.resolve_after_seconds, send_stale_after=settings.send_stale_seconds,
-                       owner=f"{settings.worker_id}/{shard_id}/{os.getpid()}", routes=settings.routes,
-                       silencer=silencer)
-
-    return AlertRecordProcessor(make_alerter, clock=time.monotonic,
-                                checkpoint_interval=settings.checkpoint_interval_seconds,
-                                health_dir=settings.health_dir)
+    try:
+        return wiring.build_processor(settings)
+    except ConfigError as exc:
+        raise config_error(exc) from None
 
 
 def main() -> None:
     channel = protocol_channel()
     try:
         settings = load_settings()
-        logs.setup(settings.log_level, worker_id=settings.worker_id, pid=str(os.getpid()))
-        processor = build_processor(settings)
-    except ConfigError as exc:  # one readable line (the daemon's log shows it), no traceback
-        sys.stderr.write(f"cali consumer: {exc}\n")
-        raise SystemExit(2) from None
+    except ConfigError as exc:
+        raise config_error(exc) from None
+    logs.setup(settings.log_level, worker_id=settings.worker_id, pid=str(os.getpid()))
+    processor = DeferredProcessor(lambda: build(settings))
     kcl.KCLProcess(processor, input_file=sys.stdin, output_file=channel, error_file=sys.stderr).run()
+    processor.wait()  # stdin closed: a failed build still ends the child with its own exit code
 
 
 if __name__ == "__main__":

@@ -1,11 +1,15 @@
 """``python -m consumer``'s wiring: every setting reaches the object that uses it, in both Slack modes; a refused
-bot token ends the child with one line and exit code 2."""
+bot token ends the child with one line and exit code 2, before the protocol or at the first action after
+``initialize``, which the child answers while ``auth.test`` is still on its way (real processes, real HTTP)."""
 
 from __future__ import annotations
 
+import json
 import os
+import selectors
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -13,14 +17,15 @@ from typing import Any
 
 import pytest
 
-from consumer.__main__ import build_processor
 from consumer.alerter import Alerter
 from consumer.config import Secret, load_settings
 from consumer.decision import Mode
 from consumer.deliver.slack import SlackWebhook
 from consumer.deliver.webapi import SlackWebApi
 from consumer.state.dynamodb import DynamoState
+from consumer.wiring import build_processor
 from slack_receiver import ReceiverServer, ReceiverSettings, running
+from slack_receiver.faults import Fault
 
 REPO = Path(__file__).resolve().parents[1]
 TOKEN = "xoxb-wiring-test"
@@ -88,12 +93,92 @@ def test_every_setting_reaches_its_object_in_web_api_mode(receiver: ReceiverServ
     assert (warn._channel, warn.name) == ("cali-warnings", "route#warnings")  # the route's channel
 
 
-def test_a_refused_bot_token_is_one_line_and_exit_code_2(receiver: ReceiverServer) -> None:
+def child_env(receiver: ReceiverServer, token: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "CALI_"))}
-    env.update(environment(SLACK_BOT_TOKEN="xoxb-not-this-one", SLACK_CHANNEL="cali-wiring",
-                           SLACK_API_URL=receiver.url + "/api/"))
-    done = subprocess.run([sys.executable, "-m", "consumer"], cwd=REPO, env=env, input="", capture_output=True,
-                          text=True, timeout=60)
+    env.update(environment(SLACK_BOT_TOKEN=token, SLACK_CHANNEL="cali-wiring", SLACK_API_URL=receiver.url + "/api/"))
+    return env
+
+
+class Child:
+    """``python -m consumer`` spoken to as the MultiLangDaemon does: one JSON line per action on its stdin."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.process = subprocess.Popen([sys.executable, "-m", "consumer"], cwd=REPO, env=env, stdin=subprocess.PIPE,
+                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        assert self.process.stdout is not None
+        self._stdout = self.process.stdout.fileno()
+        self._answers = selectors.DefaultSelector()
+        self._answers.register(self._stdout, selectors.EVENT_READ)
+        self._pending = b""
+
+    def send(self, action: dict[str, Any]) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.write(json.dumps(action).encode() + b"\n")
+        self.process.stdin.flush()
+
+    def answer(self, timeout: float = 30.0) -> str:
+        """The next protocol line ("" once the child closed stdout); amazon-kclpy puts a blank line before each."""
+        while True:
+            line, newline, rest = self._pending.lstrip(b"\n").partition(b"\n")
+            if newline:
+                self._pending = rest
+                return line.decode()
+            if not self._answers.select(timeout):
+                raise TimeoutError(f"no answer from the child in {timeout} s")
+            chunk = os.read(self._stdout, 65536)
+            if not chunk:
+                return self._pending.decode().strip()
+            self._pending += chunk
+
+    def finish(self) -> tuple[int, str]:
+        assert self.process.stdin is not None and self.process.stderr is not None
+        self.process.stdin.close()
+        code = self.process.wait(timeout=30)
+        stderr = self.process.stderr.read().decode()
+        for stream in (self.process.stdout, self.process.stderr):
+            assert stream is not None
+            stream.close()
+        self._answers.close()
+        return code, stderr
+
+
+INITIALIZE = {"action": "initialize", "shardId": "shardId-000000000000", "sequenceNumber": "TRIM_HORIZON",
+              "subSequenceNumber": 0}
+PROCESS = {"action": "processRecords", "records": [], "millisBehindLatest": 0}
+AUTH_TEST_DELAY = 2.0
+
+
+def test_initialize_is_answered_while_auth_test_is_on_its_way(receiver: ReceiverServer) -> None:
+    receiver.state.faults.queue([Fault(delay=AUTH_TEST_DELAY, on="auth.test")])
+    started = time.monotonic()
+    child = Child(child_env(receiver, TOKEN))
+    child.send(INITIALIZE)
+    assert child.answer() == '{"action": "status", "responseFor": "initialize"}'
+    assert receiver.state.snapshot()["attempt_log"] == []  # auth.test not answered yet
+    child.send(PROCESS)  # waits for the build, auth.test included
+    assert child.answer() == '{"action": "status", "responseFor": "processRecords"}'
+    assert time.monotonic() - started >= AUTH_TEST_DELAY
+    assert [(a["path"], a["status"]) for a in receiver.state.snapshot()["attempt_log"]] == [("/api/auth.test", 200)]
+    code, stderr = child.finish()
+    assert (code, "Traceback" in stderr) == (0, False)
+
+
+def test_a_bot_token_refused_after_initialize_ends_the_child_at_the_next_action(receiver: ReceiverServer) -> None:
+    child = Child(child_env(receiver, "xoxb-not-this-one"))
+    child.send(INITIALIZE)
+    assert child.answer() == '{"action": "status", "responseFor": "initialize"}'
+    child.send(PROCESS)
+    assert child.answer() == ""  # no answer: the child exited instead of reporting processRecords done
+    code, stderr = child.finish()
+    assert code == 2
+    assert stderr.strip().splitlines()[-1] == \
+        "cali consumer: SLACK_BOT_TOKEN was refused by Slack's auth.test (invalid_auth)"
+    assert "Traceback" not in stderr
+
+
+def test_a_refused_bot_token_is_one_line_and_exit_code_2(receiver: ReceiverServer) -> None:
+    done = subprocess.run([sys.executable, "-m", "consumer"], cwd=REPO, env=child_env(receiver, "xoxb-not-this-one"),
+                          input="", capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
     assert done.stderr.strip().splitlines()[-1] == \
         "cali consumer: SLACK_BOT_TOKEN was refused by Slack's auth.test (invalid_auth)"

@@ -1,7 +1,7 @@
 """Golden transcripts of the KCL MultiLangDaemon protocol, played against the real amazon-kclpy loop, no Java.
 
 The daemon's side (``initialize``, ``processRecords``, checkpoint answers, ``shutdownRequested``...) is scripted;
-the processor is wired like ``consumer.__main__.build_processor`` (default settings: checkpoint interval 5 s,
+the processor is wired like ``consumer.wiring.build_processor`` (default settings: checkpoint interval 5 s,
 digest interval 60 s, budget 5 per minute, dedup window 300 s) but with a RecordingSender for Slack, the in-memory
 AlertState, and a fake clock that the script moves between messages. The test asserts every line the
 child writes on its protocol channel, and that nothing else reaches stdout or the error stream.
