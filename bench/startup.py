@@ -104,7 +104,7 @@ def cold_run() -> Cold:
         t0 = time.time()
         stack.start_emulator()
         t_emulator = time.time()
-        stack.create_resources()
+        stack.create_resources(owners=[stack.settings.worker_id])  # as `localmode run` does
         put_errors(stack, marker)
         t_resources = time.time()
         stack.start_receiver()

@@ -203,14 +203,16 @@ class Stack:
                 out[route.webhook] = f"http://127.0.0.1:{port}/services/{channel.removeprefix('#')}/local"
         return out
 
-    def start_daemon(self, worker_id: str | None = None, overrides: dict[str, str] | None = None) -> Child:
+    def start_daemon(self, worker_id: str | None = None, overrides: dict[str, str] | None = None,
+                     jvm_flags: Sequence[str] | None = None) -> Child:
         env = dict(self.env)
         if worker_id:
             env["CALI_WORKER_ID"] = worker_id
         settings = load_settings(env)
         props = daemon.write_properties(settings, self.run_dir / f"{settings.worker_id}.properties", overrides)
         name = f"kcl-{settings.worker_id}"
-        argv = daemon.command(props, cbor=not self.uses_moto, log_file=self.supervisor.log_dir / f"{name}.kcl.log")
+        argv = daemon.command(props, cbor=not self.uses_moto, log_file=self.supervisor.log_dir / f"{name}.kcl.log",
+                              jvm_flags=jvm_flags)
         return self.supervisor.start(name, argv, env, stop_timeout=40.0, restart=True)
 
     def start_generator(self, generator: GeneratorSettings | None = None) -> list[Child]:
