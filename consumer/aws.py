@@ -1,4 +1,4 @@
-"""boto3 clients for the command-line tools, from ``Settings`` (so ``.env``'s endpoint and keys hold for them too,
+"""botocore clients for the command-line tools, from ``Settings`` (so ``.env``'s endpoint and keys hold for them too,
 without exporting anything), and the one sentence such a tool says when AWS, LocalStack or the emulator cannot
 answer or the configuration is wrong."""
 
@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import boto3
+import botocore.session
 from botocore.config import Config
 from botocore.exceptions import (
     BotoCoreError,
@@ -28,10 +28,13 @@ START_HINT = "start the pipeline first (`make run`, or `docker compose up`)"
 
 
 def client(settings: Settings, service: str, config: Config = CLI_CONFIG) -> Any:
-    keys = {} if settings.aws_keys is None else {"aws_access_key_id": settings.aws_keys[0],
-                                                 "aws_secret_access_key": settings.aws_keys[1].value}
-    return boto3.client(service, region_name=settings.region,  # type: ignore[call-overload]
-                        endpoint_url=settings.endpoint_url, config=config, **keys)
+    key_id, secret = (None, None) if settings.aws_keys is None else (settings.aws_keys[0],
+                                                                     settings.aws_keys[1].value)
+    # botocore's session, as the processor's (consumer/wiring.py): the record processor imports this module (via
+    # consumer.health), and boto3 would add its import time to every child's start.
+    return botocore.session.get_session().create_client(service, region_name=settings.region,
+                                                        endpoint_url=settings.endpoint_url, config=config,
+                                                        aws_access_key_id=key_id, aws_secret_access_key=secret)
 
 
 def explain(exc: BotoCoreError | ClientError, settings: Settings) -> str:
