@@ -7,8 +7,12 @@ import os
 import re
 import subprocess
 import sys
+import threading
+import time
 import urllib.parse
 import urllib.request
+import uuid
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,10 +21,13 @@ from typing import Any
 from dotenv import dotenv_values
 
 from consumer.config import REPO_ROOT, Settings, load_settings
+from generator.fluentbit import fluent_bit_record
+from localmode.stack import Stack
 from localmode.supervisor import wait_for
 
-__all__ = ["Receiver", "checkpoint_at", "dotenv_settings", "event_count", "last_per_shard", "leases", "new_shell",
-           "put_lines", "put_located", "readme_commands", "run_shell", "wait_for"]
+__all__ = ["Receiver", "SteadyLoad", "checkpoint_at", "dotenv_settings", "error_line", "event_count", "last_per_shard",
+           "leader", "leases", "new_shell", "owners", "posted", "put_lines", "put_located", "readme_commands",
+           "run_shell", "wait_all", "wait_for"]
 
 
 @dataclass
@@ -82,8 +89,6 @@ def put_lines(kinesis: Any, stream: str, payloads: Iterable[bytes]) -> int:
 
 def put_located(kinesis: Any, stream: str, payloads: Iterable[bytes]) -> list[tuple[str, str]]:
     """``put_lines``, answering where each record landed: (shard id, sequence number), in the order they landed."""
-    import uuid
-
     pending = [{"Data": data, "PartitionKey": uuid.uuid4().hex} for data in payloads]
     landed: list[tuple[str, str]] = []
     while pending:
@@ -124,14 +129,89 @@ def leases(dynamodb: Any, table: str) -> dict[str, dict[str, Any]]:
 def event_count(payload: dict[str, Any]) -> int:
     """How many ERROR/WARN events one Slack message accounts for: an alert says "(xN)" when N > 1, a digest
     starts with "N more ERROR/WARN"."""
-    import re
-
     text = payload.get("text", "")
     digest = re.match(r"(\d+) more ERROR/WARN", text)
     if digest:
         return int(digest.group(1))
     repeat = re.search(r" \(x(\d+)\)$", text.split("\n", 1)[0])
     return int(repeat.group(1)) if repeat else 1
+
+
+def error_line(service: str, message: str, level: str = "ERROR") -> bytes:
+    return fluent_bit_record({"timestamp": "2026-11-26T05:00:00.000Z", "level": level, "service": service,
+                              "message": message, "trace_id": uuid.uuid4().hex})
+
+
+def posted(receiver: Receiver, marker: str) -> Counter[str]:
+    """The messages of the marker's alerts at Slack, each with how often it was posted."""
+    return Counter(text.split(": ", 1)[1] for text in receiver.texts(marker))
+
+
+# -- a steady load, and who holds the leases (the fault tests) ----------------------------------------------------
+
+class SteadyLoad:
+    """A background producer: every tick, some unique ERRORs (each its own service, so nothing folds) + INFO."""
+
+    def __init__(self, stack: Stack, marker: str, errors_per_second: int = 4, info_per_second: int = 16,
+                 client: Any = None) -> None:
+        self.kinesis = client or stack.client("kinesis")
+        self.stream = stack.settings.stream_name
+        self.marker = marker
+        self.errors, self.info = errors_per_second, info_per_second
+        self.expected: set[str] = set()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> SteadyLoad:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        n = 0
+        while not self._stop.wait(0.5):
+            records = []
+            for _ in range(self.errors // 2):
+                n += 1
+                message = f"{self.marker} failure {n}"
+                records.append(fluent_bit_record({"level": "ERROR", "service": f"{self.marker}-{n}",
+                                                  "message": message}))
+                self.expected.add(message)
+            records += [fluent_bit_record({"level": "INFO", "service": "noise", "message": f"ok {i}"})
+                        for i in range(self.info // 2)]
+            put_lines(self.kinesis, self.stream, records)
+
+
+def wait_all(receiver: Receiver, load: SteadyLoad, timeout: float) -> Counter[str]:
+    """Every ERROR of the load at Slack, and a little while after it (a duplicate would come then): how often each
+    was posted."""
+    wait_for(lambda: posted(receiver, load.marker), lambda c: set(c) >= load.expected, timeout,
+             f"all {len(load.expected)} ERRORs at Slack")
+    time.sleep(3)  # and nothing more
+    return posted(receiver, load.marker)
+
+
+def owners(stack: Stack) -> Counter[str]:
+    """Worker -> how many open shards (not at SHARD_END) it holds."""
+    return Counter(str(lease.get("leaseOwner", "-")) for lease in leases(stack.client("dynamodb"),
+                                                                           stack.settings.app_name).values()
+                   if lease.get("checkpoint") != "SHARD_END")
+
+
+def leader(stack: Stack) -> str | None:
+    """The worker holding KCL 3's leader lock (DynamoDB lock client item in <app>-CoordinatorState)."""
+    dynamodb = stack.client("dynamodb")
+    try:
+        items = dynamodb.scan(TableName=f"{stack.settings.app_name}-CoordinatorState")["Items"]
+    except dynamodb.exceptions.ResourceNotFoundException:
+        return None  # the KCL has not created it yet
+    return next((i["ownerName"]["S"] for i in items if "ownerName" in i), None)
 
 
 # -- README's commands, as a new shell runs them -----------------------------------------------------------------

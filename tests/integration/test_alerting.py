@@ -15,15 +15,16 @@ from typing import Any
 
 import pytest
 
-from generator.fluentbit import fluent_bit_record
 from localmode.stack import Stack
 from tests.integration.conftest import Daemon, stack_env
 from tests.integration.helpers import (
     Receiver,
     checkpoint_at,
+    error_line,
     event_count,
     last_per_shard,
     leases,
+    posted,
     put_lines,
     put_located,
     wait_for,
@@ -35,19 +36,10 @@ OUTAGE_SECONDS = 20  # long enough for several failed posts and backoffs; the te
 STALE_CLAIM_SECONDS = 25
 
 
-def error_line(service: str, message: str, level: str = "ERROR") -> bytes:
-    return fluent_bit_record({"timestamp": "2026-11-26T05:00:00.000Z", "level": level, "service": service,
-                              "message": message, "trace_id": uuid.uuid4().hex})
-
-
 def unique_errors(marker: str, n: int) -> tuple[list[bytes], set[str]]:
     """n ERRORs that never fold together (each its own service), and their messages."""
     messages = {f"{marker} failure {i}" for i in range(n)}
     return [error_line(f"{marker}-svc-{m.rsplit(' ', 1)[1]}", m) for m in sorted(messages)], messages
-
-
-def posted(receiver: Receiver, marker: str) -> Counter[str]:
-    return Counter(text.split(": ", 1)[1] for text in receiver.texts(marker))
 
 
 # -- a second pipeline on the same emulator, with the real default throttle (5 a minute) -----------------------

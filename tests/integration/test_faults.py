@@ -10,7 +10,6 @@ import json
 import re
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections import Counter
@@ -29,16 +28,20 @@ from localmode.supervisor import wait_until
 from tests.integration.conftest import GRACEFUL_EXIT, Daemon
 from tests.integration.fault_proxy import FaultProxy
 from tests.integration.helpers import (
-    Receiver,
+    SteadyLoad,
     checkpoint_at,
     dotenv_settings,
     event_count,
+    leader,
     leases,
     new_shell,
+    owners,
+    posted,
     put_lines,
     put_located,
     readme_commands,
     run_shell,
+    wait_all,
     wait_for,
 )
 from tests.integration.tcp_proxy import TcpProxy
@@ -47,72 +50,6 @@ pytestmark = pytest.mark.faults
 DOTENV_APP = dotenv_settings().app_name  # the application name README's commands use
 
 TIMEOUT = 150.0
-
-
-class SteadyLoad:
-    """A background producer: every tick, some unique ERRORs (each its own service, so nothing folds) + INFO."""
-
-    def __init__(self, stack: Stack, marker: str, errors_per_second: int = 4, info_per_second: int = 16,
-                 client: Any = None) -> None:
-        self.kinesis = client or stack.client("kinesis")
-        self.stream = stack.settings.stream_name
-        self.marker = marker
-        self.errors, self.info = errors_per_second, info_per_second
-        self.expected: set[str] = set()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def __enter__(self) -> SteadyLoad:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def _run(self) -> None:
-        n = 0
-        while not self._stop.wait(0.5):
-            records = []
-            for _ in range(self.errors // 2):
-                n += 1
-                message = f"{self.marker} failure {n}"
-                records.append(fluent_bit_record({"level": "ERROR", "service": f"{self.marker}-{n}",
-                                                  "message": message}))
-                self.expected.add(message)
-            records += [fluent_bit_record({"level": "INFO", "service": "noise", "message": f"ok {i}"})
-                        for i in range(self.info // 2)]
-            put_lines(self.kinesis, self.stream, records)
-
-
-def posted(receiver: Receiver, marker: str) -> Counter[str]:
-    return Counter(text.split(": ", 1)[1] for text in receiver.texts(marker))
-
-
-def owners(stack: Stack) -> Counter[str]:
-    return Counter(str(lease.get("leaseOwner", "-")) for lease in leases(stack.client("dynamodb"),
-                                                                           stack.settings.app_name).values()
-                   if lease.get("checkpoint") != "SHARD_END")
-
-
-def wait_all(receiver: Receiver, load: SteadyLoad) -> Counter[str]:
-    wait_for(lambda: posted(receiver, load.marker), lambda c: set(c) >= load.expected, TIMEOUT,
-             f"all {len(load.expected)} ERRORs at Slack")
-    time.sleep(3)  # and nothing more
-    return posted(receiver, load.marker)
-
-
-def leader(stack: Stack) -> str | None:
-    """The worker holding KCL 3's leader lock (DynamoDB lock client item in <app>-CoordinatorState)."""
-    dynamodb = stack.client("dynamodb")
-    try:
-        items = dynamodb.scan(TableName=f"{stack.settings.app_name}-CoordinatorState")["Items"]
-    except dynamodb.exceptions.ResourceNotFoundException:
-        return None  # the KCL has not created it yet
-    return next((i["ownerName"]["S"] for i in items if "ownerName" in i), None)
 
 
 def test_worker_crash_the_other_worker_takes_over_from_the_checkpoints(pipeline: Any) -> None:
@@ -135,7 +72,7 @@ def test_worker_crash_the_other_worker_takes_over_from_the_checkpoints(pipeline:
         wait_for(lambda: owners(stack), lambda o: o == Counter({boss: 4}), TIMEOUT, f"{boss} holding all 4 shards")
         takeover = time.monotonic() - killed
         time.sleep(4)
-    found = wait_all(receiver, load)
+    found = wait_all(receiver, load, TIMEOUT)
 
     assert set(found) == load.expected, "every ERROR arrived"
     # kill -9 may fall between Slack's "ok" and the "done" mark of a post in flight (seen once in CI: two): that
@@ -163,7 +100,7 @@ def test_rolling_restart_hands_leases_over_without_loss_or_duplicates(pipeline: 
             wait_for(lambda w=worker: owners(stack), lambda o, w=worker: o.get(w.worker_id, 0) >= 1, TIMEOUT,
                      f"{worker.worker_id} back with leases")
         time.sleep(3)
-    found = wait_all(receiver, load)
+    found = wait_all(receiver, load, TIMEOUT)
 
     assert found == Counter(dict.fromkeys(load.expected, 1))
     one.stop()
@@ -194,7 +131,7 @@ def test_resharding_parents_finish_before_children_and_nothing_is_lost(pipeline:
         kinesis.merge_shards(StreamName=name, ShardToMerge=children[0]["ShardId"],
                              AdjacentShardToMerge=children[1]["ShardId"])
         time.sleep(6)
-    found = wait_all(receiver, load)
+    found = wait_all(receiver, load, TIMEOUT)
 
     assert found == Counter(dict.fromkeys(load.expected, 1))
     table = wait_for(lambda: leases(stack.client("dynamodb"), stack.settings.app_name),
@@ -229,7 +166,7 @@ def test_endpoint_outage_of_20s_the_consumer_backs_off_and_recovers(stack: Stack
             time.sleep(20)
             proxy.restore()
             time.sleep(5)
-        found = wait_all(receiver, load)
+        found = wait_all(receiver, load, TIMEOUT)
         assert found == Counter(dict.fromkeys(load.expected, 1))
         assert worker.child is not None and worker.child.alive(), "recovered without a restart"
         worker.stop()
@@ -398,7 +335,7 @@ def test_a_dead_leader_is_reported_and_the_readme_recovery_reassigns_its_shards(
         # the new owner's processors wait for the dead one's send claims to go stale before they beat again
         wait_for(lambda: health_report(env), lambda r: r[0] == 0, TIMEOUT, "healthy again")
         time.sleep(3)
-    found = wait_all(receiver, load)
+    found = wait_all(receiver, load, TIMEOUT)
 
     assert set(found) == load.expected, "every ERROR arrived"
     # kill -9 may fall between Slack's "ok" and the "done" mark of a post: that message is posted again when its

@@ -15,8 +15,7 @@ import pytest
 
 from localmode.stack import Stack
 from tests.integration.conftest import Daemon, stack_env
-from tests.integration.helpers import Receiver, put_lines, wait_for
-from tests.integration.test_alerting import error_line
+from tests.integration.helpers import Receiver, error_line, put_lines, wait_for
 
 TIMEOUT = 120.0
 RESOLVE_AFTER = 12

@@ -23,6 +23,7 @@ from tests.integration.helpers import (
     event_count,
     last_per_shard,
     leases,
+    posted,
     put_lines,
     put_located,
     wait_for,
@@ -46,20 +47,12 @@ def mixed_lines(marker: str, n: int) -> tuple[list[bytes], list[str]]:
     return records, expected
 
 
-def alerted(receiver: Receiver, marker: str) -> Counter[str]:
-    found: Counter[str] = Counter()
-    for text in receiver.texts(marker):
-        message = text.split(": ", 1)[1]
-        found[message] += 1
-    return found
-
-
 def test_error_and_warn_alert_info_and_debug_do_not(stack: Stack, receiver: Receiver, running_daemon: Daemon) -> None:
     marker = f"mixed-{uuid.uuid4().hex[:8]}"
     records, expected = mixed_lines(marker, 40)
     put_lines(stack.client("kinesis"), stack.settings.stream_name, records)
 
-    found = wait_for(lambda: alerted(receiver, marker), lambda c: sum(c.values()) >= len(expected),
+    found = wait_for(lambda: posted(receiver, marker), lambda c: sum(c.values()) >= len(expected),
                      ALERT_TIMEOUT, "the ERROR/WARN alerts")
 
     assert sorted(found) == sorted(expected)
@@ -71,7 +64,7 @@ def test_checkpoints_appear_in_the_lease_table(stack: Stack, receiver: Receiver,
     marker = f"ckpt-{uuid.uuid4().hex[:8]}"
     records, expected = mixed_lines(marker, 16)
     written = last_per_shard(put_located(stack.client("kinesis"), stack.settings.stream_name, records))
-    wait_for(lambda: alerted(receiver, marker), lambda c: sum(c.values()) >= len(expected), ALERT_TIMEOUT, "alerts")
+    wait_for(lambda: posted(receiver, marker), lambda c: sum(c.values()) >= len(expected), ALERT_TIMEOUT, "alerts")
 
     table = wait_for(lambda: leases(stack.client("dynamodb"), stack.settings.app_name),
                      lambda t: all(checkpoint_at(t[shard]) >= last for shard, last in written.items()), 30,
@@ -89,7 +82,7 @@ def test_restart_resumes_from_the_checkpoint_without_realerting(pipeline: Any) -
     before = f"before-{uuid.uuid4().hex[:8]}"
     records, expected_before = mixed_lines(before, 16)
     written = last_per_shard(put_located(kinesis, other.settings.stream_name, records))
-    wait_for(lambda: alerted(receiver, before), lambda c: sum(c.values()) >= len(expected_before), ALERT_TIMEOUT,
+    wait_for(lambda: posted(receiver, before), lambda c: sum(c.values()) >= len(expected_before), ALERT_TIMEOUT,
              "alerts before the restart")
 
     assert daemon.stop() == GRACEFUL_EXIT  # SIGTERM: shutdown_requested, checkpoint, exit on its own
@@ -100,11 +93,11 @@ def test_restart_resumes_from_the_checkpoint_without_realerting(pipeline: Any) -
     records, expected_after = mixed_lines(after, 16)
     put_lines(kinesis, other.settings.stream_name, records)
     daemon.start()
-    found_after = wait_for(lambda: alerted(receiver, after), lambda c: sum(c.values()) >= len(expected_after),
+    found_after = wait_for(lambda: posted(receiver, after), lambda c: sum(c.values()) >= len(expected_after),
                            ALERT_TIMEOUT, "alerts after the restart")
 
     assert sorted(found_after) == sorted(expected_after)
-    assert alerted(receiver, before) == Counter(dict.fromkeys(expected_before, 1))  # nothing posted twice
+    assert posted(receiver, before) == Counter(dict.fromkeys(expected_before, 1))  # nothing posted twice
     assert "shutdown requested for shard" in daemon.log_text()
     daemon.stop()
 
@@ -137,7 +130,7 @@ def test_checkpoints_cli_and_health_check_report_on_the_running_worker(stack: St
     marker = f"cli-{uuid.uuid4().hex[:8]}"
     records, expected = mixed_lines(marker, 8)
     put_lines(stack.client("kinesis"), stack.settings.stream_name, records)
-    wait_for(lambda: alerted(receiver, marker), lambda c: sum(c.values()) >= len(expected), ALERT_TIMEOUT, "alerts")
+    wait_for(lambda: posted(receiver, marker), lambda c: sum(c.values()) >= len(expected), ALERT_TIMEOUT, "alerts")
     env = {**stack.env, "CALI_WORKER_ID": WORKER_ID}
 
     answer = wait_for(lambda: json.loads(subprocess.run(

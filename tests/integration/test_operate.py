@@ -25,8 +25,7 @@ from generator.fluentbit import fluent_bit_record
 from localmode.stack import Stack
 from localmode.supervisor import free_port, port_open
 from tests.integration.conftest import stack_env
-from tests.integration.helpers import Receiver, event_count, put_lines, wait_for
-from tests.integration.test_faults import SteadyLoad, posted
+from tests.integration.helpers import Receiver, SteadyLoad, event_count, posted, put_lines, wait_for
 
 START_TIMEOUT = 90.0
 ALERT_TIMEOUT = 120.0

@@ -18,8 +18,7 @@ from consumer.health import read_heartbeats
 from consumer.silence.store import SilenceStore
 from localmode.stack import Stack
 from tests.integration.conftest import Daemon, stack_env
-from tests.integration.helpers import Receiver, event_count, put_lines, wait_for
-from tests.integration.test_alerting import error_line
+from tests.integration.helpers import Receiver, error_line, event_count, put_lines, wait_for
 
 TIMEOUT = 120.0
 ROUTES = """\
