@@ -1,5 +1,9 @@
 # The two commands a newcomer needs: `make run` and `make test`. Both set up what they need first.
 PY := .venv/bin/python
+# Two pytest-xdist workers, one test file each at a time (each worker has its own session emulator, receiver and
+# daemon on free ports): the integration tests mostly wait on the KCL's and Slack's timers, so two files overlap well
+# even on 2 cores. In collection order, so the long integration files start first.
+PARALLEL := -n 2 --dist loadfile --no-loadscope-reorder
 
 .PHONY: setup setup-test run test unit integration lint bench clean compose-check
 
@@ -13,13 +17,13 @@ run: setup  ## the whole pipeline in local mode (no Docker); Ctrl-C stops it, th
 	@$(PY) -m localmode run $(if $(FRESH),--fresh)
 
 test: setup-test lint  ## lint, types, unit and integration tests (starts its own emulator, daemon and receiver)
-	$(PY) -m pytest
+	$(PY) -m pytest $(PARALLEL)
 
 unit: setup-test
-	$(PY) -m pytest -m "not integration"
+	$(PY) -m pytest $(PARALLEL) -m "not integration"
 
 integration: setup-test
-	$(PY) -m pytest -m integration
+	$(PY) -m pytest $(PARALLEL) -m integration
 
 lint: setup-test
 	$(PY) -m ruff check .
