@@ -50,7 +50,7 @@ from consumer.routes import Routes, route_for
 from consumer.silence.apply import Silencer
 from consumer.slack_status import SlackStatus
 from consumer.state import Added, AlertState, Begun, Claim, Contribution, Incident, Verdict
-from consumer.timing import BUSY_POLL_SECONDS, SEND_STALE_SECONDS
+from consumer.timing import BACKOFF_MAX_SECONDS, BUSY_POLL_SECONDS, SEND_STALE_SECONDS
 
 log = logging.getLogger("cali.alerter")
 
@@ -165,6 +165,7 @@ class Alerter:
         digest_interval: float = 60.0,
         owner: str | None = None,
         send_stale_after: float = SEND_STALE_SECONDS,
+        retry_max: float = BACKOFF_MAX_SECONDS,
         mode: Mode = Mode.WEBHOOK,
         update_interval: float = 10.0,
         resolve_after: float = 900.0,
@@ -187,6 +188,7 @@ class Alerter:
         self._digest_interval = digest_interval
         self._owner = owner or uuid.uuid4().hex
         self._stale_after = send_stale_after
+        self._retry_max = retry_max
         self._mode = mode
         self._update_interval = update_interval
         self._resolve_after = resolve_after
@@ -438,7 +440,7 @@ class Alerter:
                                    datetime.fromtimestamp(incident.last_seen, UTC), self._tz, quiet=quiet)
         try:
             patiently(lambda: sender.update(Posted(incident.channel, incident.ts), payload), self._sleep,
-                      f"slack {sender.name} update")
+                      f"slack {sender.name} update", cap=self._retry_max)
             self.stats.updates_sent += 1
         except PermanentDelivery as exc:
             log.error("slack %s refused an update (%s)", sender.name, exc)
@@ -574,7 +576,7 @@ class Alerter:
             self._state.keep_sending(key, self._owner, self._clock())
 
         try:
-            return patiently(attempt, self._sleep, f"slack {sender.name}", on_retry)
+            return patiently(attempt, self._sleep, f"slack {sender.name}", on_retry, cap=self._retry_max)
         except PermanentDelivery as exc:
             self.slack.failed(self._clock(), f"{sender.name} refused: {exc}")
             log.error("slack %s refused a message permanently (%s): counted as dropped", sender.name, exc)

@@ -25,7 +25,7 @@ from consumer.errors import ConfigError
 from consumer.model import Level
 from consumer.pipeline.levels import normalise_level
 from consumer.routes import Routes, default_only, load_routes
-from consumer.timing import SEND_STALE_SECONDS
+from consumer.timing import BACKOFF_MAX_SECONDS, SEND_STALE_SECONDS
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_ENV_FILE = REPO_ROOT / ".env"
@@ -66,6 +66,7 @@ class Settings:
     update_interval_seconds: float  # Web API: at most one update of an incident's root per this interval
     resolve_after_seconds: float  # Web API: an incident without repeats for this long is updated to "quiet"
     send_stale_seconds: float  # a send claim older than this belongs to a dead processor (tests shorten it)
+    slack_retry_max_seconds: float  # the longest pause between attempts of one Slack post (tests shorten it)
     log_level: str
     checkpoint_interval_seconds: float
     dedup_window_seconds: float
@@ -202,6 +203,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     throttle = int(number("THROTTLE_MAX_PER_MINUTE", "5", int))
     if throttle < 1:
         raise ConfigError("THROTTLE_MAX_PER_MINUTE must be at least 1")
+    retry_max = float(number("CALI_SLACK_RETRY_MAX_SECONDS", str(BACKOFF_MAX_SECONDS), float))
+    if not retry_max > 0:
+        raise ConfigError("CALI_SLACK_RETRY_MAX_SECONDS must be a number of seconds above 0, got "
+                          f"{get('CALI_SLACK_RETRY_MAX_SECONDS')!r}")
     timezone = get("CALI_DISPLAY_TIMEZONE", "UTC") or "UTC"
     try:
         ZoneInfo(timezone)
@@ -236,6 +241,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         update_interval_seconds=float(number("CALI_UPDATE_INTERVAL_SECONDS", "10", float)),
         resolve_after_seconds=float(number("CALI_RESOLVE_AFTER_SECONDS", "900", float)),
         send_stale_seconds=float(number("CALI_SEND_STALE_SECONDS", str(SEND_STALE_SECONDS), float)),
+        slack_retry_max_seconds=retry_max,
         log_level=get("LOG_LEVEL", "INFO").upper() or "INFO",
         checkpoint_interval_seconds=float(number("CALI_CHECKPOINT_INTERVAL_SECONDS", "5", float)),
         dedup_window_seconds=float(number("CALI_DEDUP_WINDOW_SECONDS", "300", float)),

@@ -18,7 +18,7 @@ from tenacity import RetryCallState, Retrying, retry_if_exception, stop_never, w
 from tenacity.wait import wait_base
 
 from consumer.errors import RetryableDelivery
-from consumer.timing import BACKOFF_MAX_SECONDS, BACKOFF_START_SECONDS, UNCERTAIN_PAUSE_SECONDS
+from consumer.timing import BACKOFF_MAX_SECONDS, BACKOFF_START_SECONDS
 
 log = logging.getLogger("cali.retry")
 
@@ -45,24 +45,26 @@ def is_transient(exc: BaseException) -> bool:
 
 
 class _Backoff(wait_base):
-    """Capped exponential backoff with jitter; after an uncertain outcome (Slack may have posted) at least
-    ``UNCERTAIN_PAUSE_SECONDS``: a slow Slack is not asked twice in a row."""
+    """Exponential backoff with jitter, capped at ``cap``; after an uncertain outcome (Slack may have posted) at least
+    ``cap`` (``UNCERTAIN_PAUSE_SECONDS`` is ``BACKOFF_MAX_SECONDS``): a slow Slack is not asked twice in a row."""
 
-    def __init__(self) -> None:
-        self._exponential = wait_exponential_jitter(initial=BACKOFF_START_SECONDS, max=BACKOFF_MAX_SECONDS, jitter=0.2)
+    def __init__(self, cap: float) -> None:
+        self._cap = cap
+        self._exponential = wait_exponential_jitter(initial=min(BACKOFF_START_SECONDS, cap), max=cap, jitter=0.2)
 
     def __call__(self, retry_state: RetryCallState) -> float:
         delay = float(self._exponential(retry_state))
         outcome = retry_state.outcome
         problem = outcome.exception() if outcome is not None and outcome.failed else None
         if isinstance(problem, RetryableDelivery) and problem.uncertain:
-            return max(delay, UNCERTAIN_PAUSE_SECONDS)
+            return max(delay, self._cap)
         return delay
 
 
-def policy(sleep: Callable[[float], None], what: str,
-           on_retry: Callable[[BaseException], None] | None = None) -> Retrying:
-    """A tenacity ``Retrying`` for one call site; ``what`` names it in the log, ``on_retry`` sees each failure."""
+def policy(sleep: Callable[[float], None], what: str, on_retry: Callable[[BaseException], None] | None = None,
+           cap: float = BACKOFF_MAX_SECONDS) -> Retrying:
+    """A tenacity ``Retrying`` for one call site; ``what`` names it in the log, ``on_retry`` sees each failure,
+    ``cap`` is the longest pause (Slack posts: ``CALI_SLACK_RETRY_MAX_SECONDS``, which tests shorten)."""
 
     def before_sleep(state: RetryCallState) -> None:
         outcome = state.outcome
@@ -73,10 +75,10 @@ def policy(sleep: Callable[[float], None], what: str,
         log.warning("%s failed (%s); retrying in %.1fs", what, problem, delay)
 
     return Retrying(retry=retry_if_exception(is_transient), stop=stop_never, sleep=sleep, reraise=True,
-                    wait=_Backoff(),
+                    wait=_Backoff(cap),
                     before_sleep=before_sleep)
 
 
 def patiently(call: Callable[[], T], sleep: Callable[[float], None], what: str,
-              on_retry: Callable[[BaseException], None] | None = None) -> T:
-    return policy(sleep, what, on_retry)(call)
+              on_retry: Callable[[BaseException], None] | None = None, cap: float = BACKOFF_MAX_SECONDS) -> T:
+    return policy(sleep, what, on_retry, cap)(call)

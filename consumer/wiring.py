@@ -75,6 +75,7 @@ def build_processor(settings: Settings) -> AlertRecordProcessor:
                        digest_interval=settings.digest_interval_seconds, mode=mode,
                        update_interval=settings.update_interval_seconds,
                        resolve_after=settings.resolve_after_seconds, send_stale_after=settings.send_stale_seconds,
+                       retry_max=settings.slack_retry_max_seconds,
                        owner=f"{settings.worker_id}/{shard_id}/{os.getpid()}", routes=settings.routes,
                        silencer=silencer)
 

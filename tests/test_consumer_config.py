@@ -114,6 +114,8 @@ def test_unknown_alert_level_is_a_config_error(raw: str) -> None:
         pytest.param("CALI_CHECKPOINT_INTERVAL_SECONDS", "10s", id="interval"),
         pytest.param("CALI_DEDUP_WINDOW_SECONDS", "5m", id="dedup-window"),
         pytest.param("CALI_DIGEST_INTERVAL_SECONDS", "1min", id="digest-interval"),
+        pytest.param("CALI_SLACK_RETRY_MAX_SECONDS", "2s", id="retry-max"),
+        pytest.param("CALI_SLACK_RETRY_MAX_SECONDS", "0", id="retry-max-zero"),
     ],
 )
 def test_bad_number_is_a_config_error(name: str, raw: str) -> None:

@@ -38,6 +38,8 @@ def stack_env(endpoint: str, **overrides: str) -> dict[str, str]:
         # The basic flow tests count every alert; the throttle has its own tests.
         "THROTTLE_MAX_PER_MINUTE": "100000",
         "CALI_DIGEST_INTERVAL_SECONDS": "2",
+        # A 5xx or a cut connection is an uncertain outcome: 15 s before the next attempt in production, 2 s here.
+        "CALI_SLACK_RETRY_MAX_SECONDS": "2",
         # One webhook, one budget (test_routes_silences.py has its own routes file).
         "CALI_ROUTES_FILE": "none",
         "LOG_LEVEL": "INFO",
