@@ -20,12 +20,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from consumer.config import REPO_ROOT, read_environment, resolve_aliases
+from consumer.config import REPO_ROOT
 from generator.fluentbit import fluent_bit_record
 from generator.lines import make_line
 from localmode import paths
-from localmode.stack import Stack
-from localmode.supervisor import free_port
+from localmode.stack import Stack, private_env
 from slack_receiver.settings import DEFAULT_TOKEN
 
 WORKER_ID = "cali-bench-worker"
@@ -39,23 +38,10 @@ def new_run_id() -> str:
 
 
 def bench_env(name: str, **overrides: str) -> dict[str, str]:
-    """``.env`` + the environment, with free ports and a private stream / application (``cali-bench-<name>-<id>``)."""
-    env = read_environment()
-    private = f"cali-bench-{name}-{new_run_id()}"
-    return resolve_aliases({
-        "LOCALSTACK_ENDPOINT": f"http://127.0.0.1:{free_port()}",
-        "CALI_TLS_PORT": str(free_port()),
-        "SLACK_RECEIVER_PORT": str(free_port()),
-        "SLACK_WEBHOOK_URL": "",
-        "SLACK_WEBHOOK_URL_WARN": "",
-        "KINESIS_STREAM_NAME": private,
-        "CALI_APP_NAME": private,
-        "CALI_WORKER_ID": WORKER_ID,
-        "LOG_LEVEL": "INFO",
-        # the daemon's children import bench.* (noop_processor, timed_consumer) whatever the working directory
-        "PYTHONPATH": os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p),
-        **overrides,
-    }, env)
+    """A private stack (``cali-bench-<name>-<id>``) whose daemon's children can import bench.*."""
+    python_path = os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH", "")) if p)
+    return private_env(f"cali-bench-{name}-{new_run_id()}", CALI_WORKER_ID=WORKER_ID, LOG_LEVEL="INFO",
+                       PYTHONPATH=python_path, **overrides)
 
 
 def new_stack(name: str, **overrides: str) -> Stack:

@@ -20,12 +20,11 @@ import time
 import uuid
 from pathlib import Path
 
-from consumer.config import read_environment, resolve_aliases
 from generator.fluentbit import fluent_bit_record
 from generator.lines import make_line
 from localmode.daemon import CLASS_ARCHIVE
-from localmode.stack import Stack
-from localmode.supervisor import free_port, wait_for
+from localmode.stack import Stack, private_env
+from localmode.supervisor import wait_for
 
 log = logging.getLogger("cali.cds")
 
@@ -36,22 +35,10 @@ OVERRIDES = {"failoverTimeMillis": "3000"}
 
 
 def training_env() -> dict[str, str]:
-    """``.env`` with free ports, a private stream and application, and the local receiver as Slack: a real webhook
-    or bot token from ``.env.local`` or the environment is never used."""
+    """A private stack of one shard with the local receiver as Slack and no routes."""
     name = f"cali-cds-{uuid.uuid4().hex[:8]}"
-    return resolve_aliases({
-        "LOCALSTACK_ENDPOINT": f"http://127.0.0.1:{free_port()}",
-        "CALI_TLS_PORT": str(free_port()),
-        "SLACK_RECEIVER_PORT": str(free_port()),
-        "SLACK_WEBHOOK_URL": "",
-        "SLACK_BOT_TOKEN": "",
-        "CALI_ROUTES_FILE": "none",
-        "KINESIS_STREAM_NAME": name,
-        "CALI_APP_NAME": name,
-        "CALI_WORKER_ID": name,
-        "CALI_STREAM_SHARDS": "1",
-        "CALI_RESOURCES": "python",
-    }, read_environment())
+    return private_env(name, CALI_ROUTES_FILE="none", CALI_WORKER_ID=name, CALI_STREAM_SHARDS="1",
+                       CALI_RESOURCES="python")
 
 
 def train(target: Path = CLASS_ARCHIVE) -> Path:

@@ -22,13 +22,14 @@ from consumer.config import (
     load_local_settings,
     load_settings,
     read_environment,
+    resolve_aliases,
 )
 from consumer.state.dynamodb import ensure_table
 from localmode import daemon, paths, terraform
 from localmode.endpoint import Found, host_port, probe
 from localmode.preflight import Port, StartError
 from localmode.resources import ensure_silences_table, ensure_stream, seed_leases
-from localmode.supervisor import Child, Supervisor, port_open, wait_until
+from localmode.supervisor import Child, Supervisor, free_port, port_open, wait_until
 from slack_receiver.settings import load_receiver_settings
 
 log = logging.getLogger("cali.stack")
@@ -251,3 +252,20 @@ def _http_ok(url: str) -> bool:
             return int(response.status) == 200
     except OSError:
         return False
+
+
+def private_env(name: str, **overrides: str) -> dict[str, str]:
+    """``.env`` + the environment, with free ports, a private stream and application named ``name``, and the local
+    receiver as Slack (a real webhook or bot token there is never used): a stack of its own next to ``make run``,
+    for a benchmark or the class archive's training run. ``overrides`` win."""
+    return resolve_aliases({
+        "LOCALSTACK_ENDPOINT": f"http://127.0.0.1:{free_port()}",
+        "CALI_TLS_PORT": str(free_port()),
+        "SLACK_RECEIVER_PORT": str(free_port()),
+        "SLACK_WEBHOOK_URL": "",
+        "SLACK_WEBHOOK_URL_WARN": "",
+        "SLACK_BOT_TOKEN": "",
+        "KINESIS_STREAM_NAME": name,
+        "CALI_APP_NAME": name,
+        **overrides,
+    }, read_environment())
