@@ -6,9 +6,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-# A digest line's template when a digest's store could hold no more distinct texts: counted per level and service.
-OTHER_MESSAGES = ""
-
 
 class Level(StrEnum):
     ERROR = "ERROR"

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from consumer.model import OTHER_MESSAGES, Alert, Level, LogEvent, RecordRef
+from consumer.model import Alert, Level, LogEvent, RecordRef
 from consumer.pipeline.render import Payload, render_alert, render_digest
 
 SEOUL = ZoneInfo("Asia/Seoul")
@@ -294,14 +294,6 @@ def test_golden_digest() -> None:
 def test_digest_title_says_count_and_span(window: float, span: str) -> None:
     payload = render_digest({("ERROR", "a", "m"): 12}, window)
     assert payload["text"] == f"12 more ERROR/WARN in the last {span}: a 12"
-
-
-def test_digest_says_when_messages_were_counted_without_their_text() -> None:
-    payload = render_digest({("ERROR", "pay", "db timeout"): 3, ("ERROR", "pay", OTHER_MESSAGES): 40}, 60.0)
-    text = json.dumps(payload["blocks"])
-    assert "3 x ERROR: db timeout" in text
-    assert "40 x ERROR: _other messages: more distinct ones than one digest holds_" in text
-    assert "43 more ERROR/WARN" in payload["text"]
 
 
 def test_digest_lists_everything_within_slacks_limits_and_says_what_is_cut_past_them() -> None:

@@ -16,9 +16,8 @@ from typing import Any
 
 import pytest
 
-from consumer.model import OTHER_MESSAGES
 from consumer.state import (
-    DIGEST_GROUPS_PER_TRANSACTION,
+    CONTRIBUTIONS_PER_PART,
     Added,
     AlertState,
     Begun,
@@ -215,11 +214,51 @@ def test_a_batch_of_contributions_counts_each_group_once(new_state: NewState) ->
 
 def test_more_contributions_than_one_transaction_holds(new_state: NewState) -> None:
     state = new_state()
-    n = DIGEST_GROUPS_PER_TRANSACTION + 5
+    n = CONTRIBUTIONS_PER_PART + 5
     batch = [Contribution(key(i), key(i), {("ERROR", "svc", f"t{i % 7}"): 1}) for i in range(1, n + 1)]
     assert state.add_to_digest("main#1", batch, BASE) == [(Added.ADDED, "main#1")] * n
     assert state.ended_through(SHARD) == key(n)
     assert state.seal_digest("main#1").total == n
+
+
+def test_a_re_read_finds_each_group_however_many_batches_ago(new_state: NewState) -> None:
+    """Each batch's groups are one part; a new process (a restart) finds a group's run by its first event, in the
+    newest part or thirty batches back, and an event that started no run is not delivered."""
+    a = new_state()
+    for batch in range(30):
+        first = 10 * batch
+        assert a.add_to_digest(f"main#{batch}", [Contribution(key(first), key(first + 3), {("ERROR", "a", "x"): 2}),
+                                                 Contribution(key(first + 1), key(first + 5), {("WARN", "b", "y"): 3})],
+                               BASE) == [(Added.ADDED, f"main#{batch}")] * 2
+    b = new_state()
+    for first, through, bucket in ((key(291), key(295), "main#29"), (key(10), key(13), "main#1")):
+        delivered = b.delivered(first)
+        assert delivered is not None and (delivered.through, delivered.bucket) == (through, bucket)
+    assert b.delivered(key(12)) is None
+    assert b.add_to_digest("main#30", [Contribution(key(1), key(3), {("ERROR", "a", "x"): 1}),
+                                       Contribution(key(300), key(300), {("ERROR", "a", "x"): 1})], BASE) == \
+        [(Added.ALREADY, "main#0"), (Added.ADDED, "main#30")]
+    assert a.add_to_digest("main#30", [Contribution(key(300), key(301), {("ERROR", "a", "x"): 1})], BASE) == \
+        [(Added.ALREADY, "main#30")]  # ``a`` learns of ``b``'s part from the moved chain
+    assert b.seal_digest("main#30").total == 1
+
+
+def test_a_re_read_reads_only_the_parts_it_needs(endpoint: str) -> None:
+    table = new_table(endpoint)
+    a = DynamoState(make_client(endpoint), table, LIMIT, WINDOW)
+    for batch in range(30):
+        first = 10 * batch
+        a.add_to_digest("main#1", [Contribution(key(first), key(first + 3), {("ERROR", "a", "x"): 1})], BASE)
+    client = make_client(endpoint)
+    calls: list[str] = []
+    client.meta.events.register("before-send.dynamodb.*", lambda request, **_: calls.append(
+        request.headers.get("X-Amz-Target", b"").decode().rsplit(".", 1)[-1]))
+    b = DynamoState(client, table, LIMIT, WINDOW)
+    assert b.delivered(key(270)) is not None  # the chain's head, then parts 29, 28 and 27
+    assert calls == ["GetItem"] * 4
+    calls.clear()
+    assert b.delivered(key(280)) is not None and calls == []  # known
+    assert b.delivered(key(281)) is None and calls == ["BatchGetItem"]  # an alert's send record? the head moved?
 
 
 # -- Web API incidents ----------------------------------------------------------------------------------------------
@@ -354,20 +393,15 @@ def test_one_alert_costs_two_round_trips(endpoint: str) -> None:
     assert state.ended_through(SHARD) == key(60)
 
 
-def test_a_full_digest_counts_further_lines_per_service(endpoint: str) -> None:
-    """DynamoDB holds 400 KB per item: past that, a bucket's new lines are counted per level and service as "other
-    messages" (the digest says so); nothing is refused, every event is counted."""
+def test_a_digest_holds_more_distinct_lines_than_one_item(endpoint: str) -> None:
+    """DynamoDB holds 400 KB per item: a bucket's lines are in its parts (one per batch), so an interval with a
+    thousand and more distinct 290-character templates keeps every one, each counted."""
     state = DynamoState(make_client(endpoint), new_table(endpoint), LIMIT, WINDOW)
     template = "x" * 290
-    expected = 0
-    results = []
-    for start in range(0, 1500, 98):
+    expected: dict[DigestLine, int] = {}
+    for start in range(0, 1500, 300):
         batch = [Contribution(key(i), key(i), {("ERROR", f"svc{i % 3}", f"{template} {i}"): 2})
-                 for i in range(start, start + 98)]
-        expected += 2 * len(batch)
-        results += state.add_to_digest("main#1", batch, BASE)
-    assert {added for added, _ in results} == {Added.ADDED}
-    contents = state.seal_digest("main#1")
-    other = {line: n for line, n in contents.lines.items() if line[2] == OTHER_MESSAGES}
-    assert other and {service for _, service, _ in other} <= {"svc0", "svc1", "svc2"}
-    assert contents.total == expected
+                 for i in range(start, start + 300)]
+        expected.update({line: 2 for c in batch for line in c.lines})
+        assert {added for added, _ in state.add_to_digest("main#1", batch, BASE)} == {Added.ADDED}
+    assert state.seal_digest("main#1").lines == expected

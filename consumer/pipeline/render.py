@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from consumer.model import OTHER_MESSAGES, Alert, Level
+from consumer.model import Alert, Level
 from consumer.pipeline.escape import code, escape, plain, truncate
 
 SECTION_TEXT_LIMIT = 3000
@@ -93,9 +93,7 @@ def render_digest(lines: Mapping[tuple[str, str, str], int], window_seconds: flo
         name = escape(truncate(service, 200)[0])
         text, listed = f"*{name}*", 0
         for count, level, message in sorted(by_service[service], key=lambda x: (-x[0], x[1], x[2])):
-            text_of = escape(truncate(message, 200)[0]) if message != OTHER_MESSAGES else \
-                "_other messages: more distinct ones than one digest holds_"
-            line = f"\n• {count} x {level}: {text_of}"
+            line = f"\n• {count} x {level}: {escape(truncate(message, 200)[0])}"
             if len(text) + len(line) > SECTION_TEXT_LIMIT:
                 chunks.append((text, listed))
                 text, listed = f"*{name}* (continued)", 0

@@ -11,12 +11,15 @@ What is kept:
   (open or quiet, its root message, the count shown and the count so far, per-shard positions already counted);
 - a **send record** per message, keyed by its first event (idempotency across re-reads and zombies): ``sending``
   (claimed before posting) then ``done`` with the last event it covers;
-- a **digest bucket** per destination and interval: counts per (level, service, template), sealed when sent;
+- a **digest bucket** per destination and interval: counts per (level, service, template), sealed when sent; the
+  groups of one batch go in as one **part** (their counts, and where each group's events start and end: a re-read's
+  look-up by the group's first event, as for send records);
 - a **high-water mark** per shard: the last event covered by any ended message or digest contribution.
 
 One alert costs two sequential round trips: ``begin`` (budget slot + fingerprint + send claim, one transaction)
 and ``end`` (send record + incident root + high-water mark, one transaction). The over-budget groups of one batch
-for one destination cost one: ``add_to_digest`` (counts + a send record per group + high-water mark).
+for one destination cost one: ``add_to_digest`` (the part + the bucket's list of parts + the shard's chain of parts +
+high-water mark), whatever the number of groups.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from enum import StrEnum
 from typing import Protocol
 
 DigestLine = tuple[str, str, str]  # (level, service, template)
-DIGEST_GROUPS_PER_TRANSACTION = 98  # DynamoDB transactions hold 100 items: the counts, a record per group, the mark
+CONTRIBUTIONS_PER_PART = 500  # a part's JSON stays well under DynamoDB's 400 KB item (a line's template <= 300 chars)
 
 
 class Verdict(StrEnum):
@@ -167,7 +170,7 @@ class AlertState(Protocol):
     def add_to_digest(self, bucket: str, contributions: Sequence[Contribution],
                       now: float) -> list[tuple[Added, str | None]]:
         """Count the contributions (groups of one shard) into a digest bucket, each recorded under its key: one
-        round trip for all of them (one per ``DIGEST_GROUPS_PER_TRANSACTION``). One result per contribution, in
+        round trip for all of them (one per ``CONTRIBUTIONS_PER_PART``). One result per contribution, in
         order; ALREADY comes with the bucket they went to."""
         ...
 

@@ -7,11 +7,14 @@ Items (see consumer/state/__init__.py for what each one means):
   the root shows), ``th_<shard>`` (the last event of that shard counted: repeats are idempotent across re-reads),
   ``s_<minute>`` (thread samples posted that minute).
 - ``sent#<shard/seq/sub/line>`` or ``sent#digest/<bucket>``: ``status`` sending|done, ``owner``, ``at``, and when done
-  ``through`` (last event covered), ``refused``, ``bucket`` (a digest contribution). Kept a week.
-- ``digest#<destination>#<interval>``: one count per line, the attribute named ``l`` + the JSON of [level, service,
-  template] (the name carries the line: one ADD per line, no second attribute to SET); ``sealed`` once sent. Once
-  the item holds 400 KB (DynamoDB's limit), further lines count per level and service with the template
-  ``OTHER_MESSAGES``; should even that not fit, the contribution goes to the next interval's bucket.
+  ``through`` (last event covered), ``refused``. Kept a week.
+- ``part#<shard/seq/sub/line>``: one batch's contributions to a digest bucket, keyed by its first group's first
+  event: ``bucket``, ``lines`` (JSON [level, service, template, count]), ``runs`` (JSON [first event, last event]
+  per group: the re-read's look-up), ``prev`` (the shard's part before it) and ``below`` (the highest run end
+  before it). Kept a week.
+- ``chain#<shard>``: ``head`` (the shard's newest part) and ``upto`` (the highest run end in the chain). Moved by
+  compare-and-set: a processor that finds it moved reads the parts added since.
+- ``digest#<destination>#<interval>``: ``parts`` (a string set of the parts counted into it), ``sealed`` once sent.
 - ``hwm#<shard>``: ``sortable`` (position as a fixed-width string, raised only) and ``through``.
 
 Local knowledge keeps DynamoDB off the decision: slots and fingerprints learned from refused conditions (a refused
@@ -26,14 +29,15 @@ import random
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from consumer.model import OTHER_MESSAGES, position
+from consumer.model import position
 from consumer.retry import patiently
 from consumer.state import (
-    DIGEST_GROUPS_PER_TRANSACTION,
+    CONTRIBUTIONS_PER_PART,
     Added,
     Begun,
     Claim,
@@ -103,6 +107,34 @@ def _incident(fingerprint: str, item: Item) -> Incident:
                     shown_at=_num(item, "shown_at"), open=_str(item, "state") == "open", root=_str(item, "root"))
 
 
+def _shard_of(key: str) -> str | None:
+    """The shard of an event key (``<shard>/<sequence>/<sub>/<line>``); None for other keys (``digest/...``)."""
+    parts = key.rsplit("/", 3)
+    return parts[0] if len(parts) == 4 and all(p.isdigit() for p in parts[1:]) else None
+
+
+@dataclass
+class _Chain:
+    """What this process knows of a shard's chain of digest parts (newest first: each names the one before).
+
+    A part holds the contributions of one batch: the counts of its lines, and each group's run (first event ->
+    last event, the re-read's look-up). ``upto`` is the highest run end in the chain up to the head, ``below`` in a
+    part the same before it: so a walk back from the head can stop where no run can start at or after a position."""
+
+    known: bool = False  # the head was read or written by this process
+    head: str | None = None
+    upto: str = ""
+    floor: str = ""  # every run starting after this position is in ``runs``
+    resume: str | None = None  # the next part to read walking back (None: the chain's start, or nothing to read)
+    runs: dict[str, Ended] = field(default_factory=dict)  # a run's first event -> its end and bucket
+    prev: dict[str, str | None] = field(default_factory=dict)  # part -> the part before it
+    below: dict[str, str] = field(default_factory=dict)  # part -> ``upto`` before it
+
+    def learn(self, pk: str, runs: Sequence[tuple[str, Ended]], prev: str | None, below: str) -> None:
+        self.runs.update(runs)
+        self.prev[pk], self.below[pk] = prev, below
+
+
 class _Cancelled(Exception):
     def __init__(self, reasons: list[dict[str, Any]]) -> None:
         super().__init__("transaction cancelled")
@@ -130,6 +162,7 @@ class DynamoState:
         self._slot_busy_until: dict[str, dict[int, float]] = {}
         self._open_until: dict[str, tuple[float, str]] = {}  # fingerprint -> (believed open until, its owner)
         self._marks: dict[str, str] = {}  # shard -> a high-water mark (sortable) the table holds at least
+        self._chains: dict[str, _Chain] = {}  # shard -> its chain of digest parts, as far as read
         self._random = random.Random()  # spreads slot choices; not for security
 
     # -- plumbing ---------------------------------------------------------------------------------------------
@@ -217,9 +250,26 @@ class DynamoState:
         return through
 
     def delivered(self, key: str) -> Ended | None:
-        item = self._call("get_item", TableName=self._table, Key=self._key(f"sent#{key}"),
-                          ConsistentRead=True).get("Item")
-        return self._ended(item) if item is not None else None
+        shard = _shard_of(key)
+        if shard is None:  # a digest's own send record
+            item = self._call("get_item", TableName=self._table, Key=self._key(f"sent#{key}"),
+                              ConsistentRead=True).get("Item")
+            return self._ended(item) if item is not None else None
+        chain = self._chains.setdefault(shard, _Chain())
+        if not chain.known:
+            self._moved(shard, chain, self._chain_item(shard))
+        self._cover(shard, chain, sortable(key))
+        if (ended := chain.runs.get(key)) is not None:
+            return ended
+        keys: list[Item] = [self._key(f"sent#{key}"), self._key(f"chain#{shard}")]
+        answer = self._call("batch_get_item", RequestItems={self._table: {"Keys": keys, "ConsistentRead": True}})
+        found = {_str(item, "pk"): item for item in answer.get("Responses", {}).get(self._table, [])}
+        if (sent := found.get(f"sent#{key}")) is not None:
+            return self._ended(sent)
+        head = found.get(f"chain#{shard}", {})
+        if _str(head, "head") != chain.head:  # a part was added meanwhile (another processor of this shard)
+            self._moved(shard, chain, head)
+        return chain.runs.get(key)
 
     @staticmethod
     def _ended(item: Item) -> Ended | None:
@@ -432,84 +482,151 @@ class DynamoState:
     # -- digests ----------------------------------------------------------------------------------------------
     def add_to_digest(self, bucket: str, contributions: Sequence[Contribution],
                       now: float) -> list[tuple[Added, str | None]]:
-        if len({c.through.rsplit("/", 3)[0] for c in contributions}) > 1:
-            raise ValueError("digest contributions of one shard at a time (one high-water mark)")
-        step = DIGEST_GROUPS_PER_TRANSACTION
+        shards = {c.through.rsplit("/", 3)[0] for c in contributions}
+        if len(shards) > 1:
+            raise ValueError("digest contributions of one shard at a time (one chain of parts)")
+        step = CONTRIBUTIONS_PER_PART
         return [result for start in range(0, len(contributions), step)
-                for result in self._add_chunk(bucket, contributions[start:start + step], now)]
+                for result in self._add_part(bucket, contributions[start:start + step], now)]
 
-    def _add_chunk(self, bucket: str, chunk: Sequence[Contribution], now: float) -> list[tuple[Added, str | None]]:
-        """One transaction: the counts (refused once sealed), a send record per group (refused when it exists: a
-        re-read), the high-water mark (dropped when already higher). A refused record leaves the others to retry."""
+    def _add_part(self, bucket: str, chunk: Sequence[Contribution], now: float) -> list[tuple[Added, str | None]]:
+        """One transaction: the part (refused when it exists), the bucket's list of parts (refused once sealed),
+        the shard's chain head (refused when another processor moved it), the high-water mark (dropped when
+        already higher). A refusal of the part or the head re-reads what was added meanwhile and retries the rest."""
+        shard = chunk[0].through.rsplit("/", 3)[0]
+        chain = self._chains.setdefault(shard, _Chain())
         results: dict[int, tuple[Added, str | None]] = {}
         waiting = list(range(len(chunk)))
-        texts = True  # False once the bucket's item is full: the lines count per level and service only
         while waiting:
-            lines: Counter[DigestLine] = Counter()
-            for i in waiting:
-                lines.update(chunk[i].lines if texts else
-                             {(level, service, OTHER_MESSAGES): n for (level, service, _), n in chunk[i].lines.items()})
-            items = [self._digest_counts(bucket, lines, now)]
-            items += [self._digest_record(bucket, chunk[i], now) for i in waiting]
-            mark = max((chunk[i].through for i in waiting), key=sortable)
+            if chain.known:
+                self._cover(shard, chain, min(sortable(chunk[i].key) for i in waiting))
+            already = {i: ended for i in waiting if (ended := chain.runs.get(chunk[i].key)) is not None}
+            results.update({i: (Added.ALREADY, ended.bucket) for i, ended in already.items()})
+            waiting = [i for i in waiting if i not in already]
+            if not waiting:
+                break
+            part = [chunk[i] for i in waiting]
+            pk = f"part#{part[0].key}"
+            upto = max([chain.upto, *(sortable(c.through) for c in part)])
+            mark = max((c.through for c in part), key=sortable)
             with_high_water = self._raises_mark(mark)
+            items = [self._part_in_bucket(bucket, pk, now), self._part(pk, bucket, part, chain, now),
+                     self._chain_head(shard, pk, upto, chain, now)]
             if with_high_water:
                 items.append(self._high_water(mark, now))
             try:
                 self._transact(items)
             except _Cancelled as cancelled:
-                already = {i: old for n, i in enumerate(waiting) if (old := cancelled.failed(1 + n)) is not None}
-                if already:
-                    results.update({i: (Added.ALREADY, _str(old, "bucket")) for i, old in already.items()})
-                    waiting = [i for i in waiting if i not in already]
-                elif cancelled.failed(0) is not None or (cancelled.too_large(0) and not texts):
+                if cancelled.failed(0) is not None or cancelled.too_large(0):
                     results.update({i: (Added.SEALED, None) for i in waiting})  # being sent, or full: a later one
-                    waiting = []
-                elif cancelled.too_large(0):
-                    log.warning("digest %s holds as many distinct messages as it can (DynamoDB's 400 KB item); "
-                                "more are counted per service as other messages", bucket)
-                    texts = False
+                    break
+                head = cancelled.failed(2)
+                if head is not None:  # another processor of this shard added a part: read what it covers
+                    self._moved(shard, chain, head)
+                elif cancelled.failed(1) is not None:  # our part's first event is in a part: re-read the chain
+                    self._moved(shard, chain, self._chain_item(shard))
                 elif with_high_water:
                     self._mark_at_least(mark)  # a higher mark refused ours: retry without it
                 else:
                     raise RuntimeError("unreachable: a refusal with no refused condition") from None
-            else:
-                self._mark_at_least(mark)
-                results.update({i: (Added.ADDED, bucket) for i in waiting})
-                waiting = []
+                continue
+            self._mark_at_least(mark)
+            if not chain.known:  # the head was absent: the chain starts here
+                chain.known, chain.floor, chain.resume = True, "", None
+            chain.learn(pk, [(c.key, Ended(c.through, bucket=bucket)) for c in part], chain.head, chain.upto)
+            chain.head, chain.upto = pk, upto
+            results.update({i: (Added.ADDED, bucket) for i in waiting})
+            waiting = []
         return [results[i] for i in range(len(chunk))]
 
-    def _digest_counts(self, bucket: str, lines: Mapping[DigestLine, int], now: float) -> Item:
-        names: dict[str, str] = {}
-        values: Item = {":e": _n(int(now + DELIVERED_TTL_SECONDS))}
-        adds = []
-        for i, (line, count) in enumerate(lines.items()):
-            names[f"#c{i}"] = _line_name(line)
-            values[f":c{i}"] = _n(count)
-            adds.append(f"#c{i} :c{i}")
+    def _part_in_bucket(self, bucket: str, pk: str, now: float) -> Item:
         return {"Update": {"TableName": self._table, "Key": self._key(f"digest#{bucket}"),
-                           "UpdateExpression": f"SET expires_at = :e ADD {', '.join(adds)}",
+                           "UpdateExpression": "ADD parts :p SET expires_at = :e",
                            "ConditionExpression": "attribute_not_exists(sealed)",
-                           "ExpressionAttributeNames": names, "ExpressionAttributeValues": values}}
+                           "ExpressionAttributeValues": {":p": {"SS": [pk]},
+                                                         ":e": _n(int(now + DELIVERED_TTL_SECONDS))}}}
 
-    def _digest_record(self, bucket: str, contribution: Contribution, now: float) -> Item:
-        return {"Put": {"TableName": self._table,
-                        "Item": {**self._key(f"sent#{contribution.key}"), "status": _s("done"), "owner": _s(""),
-                                 "at": _n(now), "through": _s(contribution.through), "bucket": _s(bucket),
-                                 "expires_at": _n(int(now + DELIVERED_TTL_SECONDS))},
-                        "ConditionExpression": "attribute_not_exists(pk)",
+    def _part(self, pk: str, bucket: str, part: Sequence[Contribution], chain: _Chain, now: float) -> Item:
+        lines: Counter[DigestLine] = Counter()
+        for contribution in part:
+            lines.update(contribution.lines)
+        item: Item = {**self._key(pk), "bucket": _s(bucket), "below": _s(chain.upto),
+                      "lines": _s(json.dumps([[*line, n] for line, n in lines.items()], ensure_ascii=False)),
+                      "runs": _s(json.dumps([[c.key, c.through] for c in part])),
+                      "expires_at": _n(int(now + DELIVERED_TTL_SECONDS))}
+        if chain.head is not None:
+            item["prev"] = _s(chain.head)
+        return {"Put": {"TableName": self._table, "Item": item, "ConditionExpression": "attribute_not_exists(pk)",
                         "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}}
+
+    def _chain_head(self, shard: str, pk: str, upto: str, chain: _Chain, now: float) -> Item:
+        if chain.known and chain.head is not None:
+            condition, values = "head = :prev", {":prev": _s(chain.head)}
+        else:  # none yet, or not read yet (a new chain is assumed: a refusal returns the head)
+            condition, values = "attribute_not_exists(head)", {}
+        return {"Update": {"TableName": self._table, "Key": self._key(f"chain#{shard}"),
+                           "UpdateExpression": "SET head = :k, upto = :u, expires_at = :e",
+                           "ConditionExpression": condition, "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                           "ExpressionAttributeValues": {**values, ":k": _s(pk), ":u": _s(upto),
+                                                         ":e": _n(int(now + DELIVERED_TTL_SECONDS))}}}
+
+    def _chain_item(self, shard: str) -> Item:
+        return dict(self._call("get_item", TableName=self._table, Key=self._key(f"chain#{shard}"),
+                               ConsistentRead=True).get("Item", {}))
+
+    def _moved(self, shard: str, chain: _Chain, head: Item) -> None:
+        """The chain's head as the table has it: read the parts added since the head this process knew."""
+        new_head, upto = _str(head, "head"), _str(head, "upto") or ""
+        if not chain.known:
+            chain.head, chain.upto, chain.known, chain.floor, chain.resume = new_head, upto, True, upto, new_head
+            return
+        pk = new_head
+        while pk is not None and pk not in chain.prev and pk != chain.head:
+            pk = self._load_part(chain, pk)
+        chain.head, chain.upto = new_head, max(chain.upto, upto)
+
+    def _cover(self, shard: str, chain: _Chain, low: str) -> None:
+        """Read parts back along the chain until every run starting at ``low`` or later is known."""
+        while chain.floor >= low and chain.resume is not None:
+            pk = chain.resume
+            if pk in chain.prev:
+                chain.resume = chain.prev.get(pk)
+                chain.floor = chain.below.get(pk, "")
+                continue
+            chain.resume = self._load_part(chain, pk)
+            chain.floor = chain.below.get(pk, "")
+        if chain.resume is None:
+            chain.floor = ""
+
+    def _load_part(self, chain: _Chain, pk: str) -> str | None:
+        """Read one part into the chain's runs; its previous part's key."""
+        item = self._call("get_item", TableName=self._table, Key=self._key(pk), ConsistentRead=True,
+                          ProjectionExpression="#b, #below, #prev, #runs",
+                          ExpressionAttributeNames={"#b": "bucket", "#below": "below", "#prev": "prev",
+                                                    "#runs": "runs"}).get("Item", {})
+        bucket = _str(item, "bucket")
+        runs = json.loads(_str(item, "runs") or "[]")
+        chain.learn(pk, [(first, Ended(through, bucket=bucket)) for first, through in runs], _str(item, "prev"),
+                    _str(item, "below") or "")
+        return chain.prev[pk]
 
     def seal_digest(self, bucket: str) -> DigestContents:
         result = self._call("update_item", TableName=self._table, Key=self._key(f"digest#{bucket}"),
                             UpdateExpression="SET sealed = :t", ExpressionAttributeValues={":t": {"BOOL": True}},
                             ReturnValues="ALL_NEW")
-        item: Item = result.get("Attributes", {})
-        lines: dict[DigestLine, int] = {}
-        for name, value in item.items():
-            if name.startswith(LINE_PREFIX) and (line := _line(name)) is not None:
-                lines[line] = int(value["N"])
-        return DigestContents(lines)
+        parts = sorted(result.get("Attributes", {}).get("parts", {}).get("SS", []))
+        lines: Counter[DigestLine] = Counter()
+        for start in range(0, len(parts), 100):  # BatchGetItem's most keys per request
+            keys: list[Item] = [self._key(pk) for pk in parts[start:start + 100]]
+            while keys:
+                answer = self._call("batch_get_item", RequestItems={self._table: {
+                    "Keys": keys, "ConsistentRead": True, "ProjectionExpression": "#l",
+                    "ExpressionAttributeNames": {"#l": "lines"}}})
+                for item in answer.get("Responses", {}).get(self._table, []):
+                    for level, service, template, count in json.loads(_str(item, "lines") or "[]"):
+                        lines[(str(level), str(service), str(template))] += int(count)
+                keys = answer.get("UnprocessedKeys", {}).get(self._table, {}).get("Keys", [])
+        return DigestContents(dict(lines))
 
 
 def _noop(table: str, index: int) -> Item:
