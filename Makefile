@@ -37,4 +37,4 @@ bench: setup-test  ## figures for the notes (see bench/README.md)
 	$(PY) -m bench.all
 
 clean:  ## everything generated: local mode's saved state and logs (.run), the venv, the jars
-	rm -rf .run .venv jars/*.jar jars/.stamp jars/*.jsa jars/.cds-stamp
+	rm -rf .run .venv jars/*.jar jars/.stamp jars/.launcher-stamp jars/*.jsa jars/.cds-stamp

@@ -8,6 +8,10 @@ WORKDIR /build/jars
 COPY jars/pom.xml ./
 # The jars land next to pom.xml (its outputDirectory); the Maven repository /m2 feeds amazon-kclpy's install below.
 RUN mvn -B -q -Dmaven.repo.local=/m2 dependency:copy-dependencies
+# CALI's launcher of the daemon (kcl-launcher/: the MultiLangDaemon plus one property), compiled against those jars
+# with this stage's JDK into /build/jars, so the runtime stage's COPY of the jars takes it along.
+COPY kcl-launcher /build/kcl-launcher
+RUN /build/kcl-launcher/build.sh /build/jars
 
 # --- 2. the Java runtime, taken from Temurin's image (pinned by tag) rather than an unpinned Debian package -----
 FROM eclipse-temurin:17.0.15_6-jre AS jre

@@ -11,7 +11,9 @@ from localmode import paths
 from localmode.preflight import require_java
 from localmode.properties import render
 
-MAIN_CLASS = "software.amazon.kinesis.multilang.MultiLangDaemon"
+# The KCL's MultiLangDaemon with one more property (shardConsumerDispatchPollIntervalMillis), compiled by `make
+# setup` from kcl-launcher/ into the jars directory.
+MAIN_CLASS = "software.amazon.kinesis.multilang.CaliMultiLangDaemon"
 HEAP = "-Xmx256m"  # the JVM's heap is bounded by this, not by the machine
 # Start-up (bench/RESULTS.md, 8b): without C2 the JVM's CPU to a running worker falls by a third (C2 compiles
 # compete with the start on a small machine); the serial collector suits a 256 MB heap and needs no GC threads.

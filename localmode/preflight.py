@@ -51,4 +51,6 @@ def require_java() -> str:
                          "(e.g. `apt-get install openjdk-17-jre-headless`)")
     if not any(paths.JARS.glob("amazon-kinesis-client-multilang-*.jar")):
         raise StartError(f"the KCL jars are missing from {paths.JARS}: run `make setup` (it needs Maven)")
+    if not paths.LAUNCHER_JAR.is_file():
+        raise StartError(f"CALI's KCL launcher is missing ({paths.LAUNCHER_JAR}): run `make setup` (it needs a JDK)")
     return java

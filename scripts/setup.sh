@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Set-up, idempotent: the KCL MultiLangDaemon jars (Maven, jars/pom.xml), a venv with the pinned Python packages,
-# and the project itself. `scripts/setup.sh run` installs what running needs (requirements.txt); `scripts/setup.sh
-# test` adds the test toolchain (requirements-dev.txt). Re-runs are fast (stamp files). Says what it does while it
-# does it, and what it did at the end.
+# Set-up, idempotent: the KCL MultiLangDaemon jars (Maven, jars/pom.xml) and CALI's launcher of it (kcl-launcher/),
+# a venv with the pinned Python packages, and the project itself. `scripts/setup.sh run` installs what running needs
+# (requirements.txt); `scripts/setup.sh test` adds the test toolchain (requirements-dev.txt). Re-runs are fast (stamp
+# files). Says what it does while it does it, and what it did at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,10 +24,11 @@ need "$PYTHON" "CALI needs Python 3.11+ (or set PYTHON=/path/to/python3.11)"
 "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
   || { echo "setup: $("$PYTHON" --version) is too old: CALI needs Python 3.11+ (set PYTHON=...)" >&2; exit 2; }
 need java "the KCL MultiLangDaemon runs on Java 17 (e.g. apt-get install openjdk-17-jdk-headless)"
+need javac "CALI's KCL launcher (kcl-launcher/) needs a Java 17 JDK (e.g. apt-get install openjdk-17-jdk-headless)"
 need mvn "Maven fetches the KCL jars from Maven Central (e.g. apt-get install maven)"
 
 stamp() { cat "$@" | sha256sum | cut -c1-16; }
-step() { echo "setup [$1/4] $2"; }
+step() { echo "setup [$1/5] $2"; }
 
 # pip's own lines, one per package, instead of pages of resolver output: progress that fits a terminal.
 # Everything pip says is kept in $VENV/pip.log.
@@ -54,20 +55,31 @@ else
   step 1 "KCL jars: up to date"
 fi
 
-# 2. Python: a venv with the pinned packages of this mode
+# 2. CALI's KCL launcher: the MultiLangDaemon plus one property, compiled against those jars into jars/
+launcher_stamp=$(stamp jars/.stamp kcl-launcher/build.sh $(find kcl-launcher -name '*.java' | sort))
+if [ "$(cat jars/.launcher-stamp 2>/dev/null)" != "$launcher_stamp" ] || [ ! -f jars/cali-kcl-launcher.jar ]; then
+  step 2 "compiling CALI's KCL launcher (kcl-launcher/)"
+  kcl-launcher/build.sh jars
+  echo "$launcher_stamp" > jars/.launcher-stamp
+  did+=("compiled the KCL launcher")
+else
+  step 2 "KCL launcher: up to date"
+fi
+
+# 3. Python: a venv with the pinned packages of this mode
 if [ ! -x "$VENV/bin/python" ]; then
-  step 2 "creating $VENV"
+  step 3 "creating $VENV"
   "$PYTHON" -m venv "$VENV"
   did+=("created $VENV")
 else
-  step 2 "$VENV exists"
+  step 3 "$VENV exists"
 fi
 
-# 3. Packages: requirements.txt for run, requirements-dev.txt (which includes it) for test
+# 4. Packages: requirements.txt for run, requirements-dev.txt (which includes it) for test
 py_stamp=$(stamp "$REQUIREMENTS" requirements.txt pyproject.toml jars/pom.xml)
 stamp_file="$VENV/.cali-stamp-$MODE"
 if [ "$(cat "$stamp_file" 2>/dev/null)" != "$py_stamp" ]; then
-  step 3 "installing the pinned packages of $REQUIREMENTS into $VENV (the first time takes a few minutes)"
+  step 4 "installing the pinned packages of $REQUIREMENTS into $VENV (the first time takes a few minutes)"
   pip_install --upgrade pip
   # amazon-kclpy's setup.py downloads the jars of its pom.xml at build time; point it at the Maven repository
   # that step 1 filled (same versions: jars/pom.xml is amazon-kclpy's own dependency list).
@@ -76,18 +88,19 @@ if [ "$(cat "$stamp_file" 2>/dev/null)" != "$py_stamp" ]; then
   echo "$py_stamp" > "$stamp_file"
   did+=("installed $REQUIREMENTS")
 else
-  step 3 "packages of $REQUIREMENTS: up to date"
+  step 4 "packages of $REQUIREMENTS: up to date"
 fi
 
-# 4. The KCL daemon's classes, archived by a training run (localmode/cds.py): the JVM then starts in a third of the
+# 5. The KCL daemon's classes, archived by a training run (localmode/cds.py): the JVM then starts in a third of the
 #    CPU time. Once per set of jars and JVM; a failed run is not retried until they change (the daemon runs without).
-cds_stamp=$(stamp jars/.stamp <(java -version 2>&1))
+#    The JVM checks each jar's path, size and modification time against the archive: so does the stamp.
+cds_stamp=$(stamp <(stat -c '%n %s %Y' jars/*.jar) <(java -version 2>&1))
 if [ "$(cat jars/.cds-stamp 2>/dev/null)" != "$cds_stamp" ]; then
-  step 4 "archiving the KCL daemon's classes for a faster start (a training run of the daemon, ~20 s)"
+  step 5 "archiving the KCL daemon's classes for a faster start (a training run of the daemon, ~20 s)"
   if "$VENV/bin/python" -m localmode.cds; then did+=("archived the KCL daemon's classes"); fi
   echo "$cds_stamp" > jars/.cds-stamp
 else
-  step 4 "KCL class archive: up to date"
+  step 5 "KCL class archive: up to date"
 fi
 
 summary=$(IFS=';'; echo "${did[*]:-nothing to do}")

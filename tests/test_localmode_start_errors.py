@@ -91,18 +91,20 @@ def test_no_java(env: dict[str, str], tmp_path: Path) -> None:
     assert_one_sentence(result, "java is not on PATH", "Java 17")
 
 
-@pytest.mark.parametrize(("missing", "words"), [("java", "Java 17"), ("mvn", "Maven")])
+@pytest.mark.parametrize(("missing", "words"), [("java", "Java 17"), ("javac", "JDK"), ("mvn", "Maven")])
 def test_setup_without_java_or_maven(tmp_path: Path, missing: str, words: str) -> None:
-    """scripts/setup.sh checks its tools before it does anything."""
+    """scripts/setup.sh checks its tools before it does anything (in this order)."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     (bin_dir / "python3").symlink_to(sys.executable)
-    for tool in ("dirname", "java", "mvn"):
+    tools = ("java", "javac", "mvn")
+    for tool in ("dirname", *tools):
         found = shutil.which(tool)
         if tool != missing and found:
             (bin_dir / tool).symlink_to(found)
-    if missing == "mvn" and not (bin_dir / "java").exists():
-        pytest.skip("java is not on PATH here")
+    absent = [tool for tool in tools[:tools.index(missing)] if not (bin_dir / tool).exists()]
+    if absent:
+        pytest.skip(f"{', '.join(absent)} not on PATH here")
     result = subprocess.run(["/bin/bash", str(REPO_ROOT / "scripts" / "setup.sh"), "run"],
                             env={**os.environ, "PATH": str(bin_dir)}, capture_output=True, text=True, timeout=60)
     assert_one_sentence(result, f"'{missing}' is not on PATH", words)
