@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import time
 from collections import Counter
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 import boto3
 import pytest
 from moto import mock_aws
+from moto.dynamodb import comparisons
 from moto.dynamodb.models import dynamo_type
 from moto.dynamodb.parsing import ast_nodes
 
@@ -146,3 +148,140 @@ def test_a_write_over_the_size_limit_cancels_the_transaction_as_dynamodb_does(dy
     assert "Item" not in dynamodb.get_item(TableName="t", Key={"pk": {"S": "a"}})  # the write before it undone
     assert dynamodb.get_item(TableName="t", Key={"pk": {"S": "b"}})["Item"] == {"pk": {"S": "b"}, "v": {"N": "1"}}
     assert "Item" not in dynamodb.get_item(TableName="t", Key={"pk": {"S": "c"}})
+
+
+# -- DynamoDB expressions: parsed once, walked cheaply, the same results and errors as moto alone ---------------------
+
+
+def _outcome(call: Any) -> Any:
+    try:
+        result = call()
+    except Exception as exc:  # the outcome compared is the error itself
+        response = getattr(exc, "response", {})
+        return ("error", response.get("Error", {}).get("Code"), response.get("Error", {}).get("Message"),
+                response.get("CancellationReasons"))
+    result.pop("ResponseMetadata", None)
+    return result
+
+
+def _expression_scenario(client: Any) -> list[Any]:
+    """Updates, conditions and transactions CALI sends (the same expressions again with other values) and others
+    moto supports, refused ones included; the outcome of each."""
+    key = {"pk": {"S": "k"}}
+
+    def update(expression: str, values: dict[str, Any] | None = None, names: dict[str, str] | None = None,
+               condition: str | None = None, pk: str = "k") -> Any:
+        kwargs: dict[str, Any] = {"TableName": "t", "Key": {"pk": {"S": pk}}, "UpdateExpression": expression,
+                                  "ReturnValues": "ALL_NEW"}
+        if values is not None:
+            kwargs["ExpressionAttributeValues"] = values
+        if names is not None:
+            kwargs["ExpressionAttributeNames"] = names
+        if condition is not None:
+            kwargs["ConditionExpression"] = condition
+            kwargs["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+        return _outcome(lambda: client.update_item(**kwargs))
+
+    incident = ("SET #until = :forever, #owner = :key, #state = :open, #count = :n, last_seen = :now, "
+                "shown_count = :zero, shown_at = :zero, #th = :th, expires_at = :e REMOVE ts, channel")
+    names = {"#until": "until", "#owner": "owner", "#state": "state", "#count": "count", "#th": "th_0"}
+    claim = "attribute_not_exists(pk) OR #until <= :now OR #owner = :key"
+    out = []
+    for n in range(3):  # the same expressions, other values: each use sees its own
+        values = {":forever": {"N": "1e12"}, ":key": {"S": f"key{n % 2}"}, ":open": {"S": "open"}, ":n": {"N": str(n)},
+                  ":now": {"N": str(100 + n)}, ":zero": {"N": "0"}, ":th": {"S": f"{n:05d}"}, ":e": {"N": "9"}}
+        out.append(update(incident, values, names, claim))
+        out.append(update(incident, values, names, claim, pk=f"new{n}"))
+        out.append(update("ADD #count :n SET last_seen = :now, #th = :last",
+                          {":n": {"N": str(n + 1)}, ":now": {"N": "7"}, ":last": {"S": f"z{n}"}, ":open": {"S": "open"},
+                           ":first": {"S": f"{n:05d}"}},
+                          {"#count": "count", "#state": "state", "#th": "th_1"},
+                          "#state = :open AND (attribute_not_exists(#th) OR #th < :first)"))
+    out += [
+        update("SET m = :m", {":m": {"M": {"a": {"L": [{"N": "1"}]}, "b": {"S": "x"}}}}),
+        update("SET m.a = list_append(m.a, :l), m.c = if_not_exists(m.c, :one), n2 = :one + :one",
+               {":l": {"L": [{"N": "2"}]}, ":one": {"N": "1"}}),
+        update("SET m.a[0] = :v REMOVE m.b ADD s :s", {":v": {"N": "9"}, ":s": {"SS": ["a", "b"]}}),
+        update("DELETE s :s", {":s": {"SS": ["a"]}}),
+        update("SET #c = #c - :one", {":one": {"N": "1"}}, {"#c": "count"}),
+        update("SET a = :v, a = :w", {":v": {"N": "1"}, ":w": {"N": "2"}}),  # overlapping paths
+        update("SET a = :v, b = :v, b = :w, a = :w", {":v": {"N": "1"}, ":w": {"N": "2"}}),  # two pairs
+        update("SET m.a = :v, m = :v", {":v": {"N": "1"}}),
+        update("SET #a = :v, a = :v", {":v": {"N": "1"}}, {"#a": "a"}),
+        update("SET a = :missing", {":v": {"N": "1"}}),
+        update("SET #missing = :v", {":v": {"N": "1"}}, {"#a": "a"}),
+        update("ADD last_seen :s", {":s": {"S": "x"}}),  # type mismatch
+        update("SET pk = :v", {":v": {"S": "other"}}),  # a key attribute
+        update("SET a = :v SET b = :v", {":v": {"N": "1"}}),
+        update("SET a = = :v", {":v": {"N": "1"}}),  # does not parse: twice, the same error
+        update("SET a = = :v", {":v": {"N": "1"}}),
+        update("SET a = :v", {":v": {"N": "1"}}, condition="attribute_exists(nothing) OR #x = :v"),
+        update("SET a = :v", {":v": {"N": "1"}}, {"#x": "a"}, condition="#x = :v AND size(m) > :v"),
+        update("SET a = :v", {":v": {"N": "1"}}, {"#x": "a"}, condition="#x = :v AND size(m) > :v"),
+        update("SET a = :v", {":v": {"N": "1"}}, {"#x": "a"}, condition="#x IN (:v, :v) AND NOT #x BETWEEN :v AND :v"),
+        update("SET a = :v", {":v": {"N": "1"}}, {"#x": "a"}, condition="#x = = :v"),
+        _outcome(lambda: client.transact_write_items(TransactItems=[
+            {"Update": {"TableName": "t", "Key": key, "UpdateExpression": "SET a = :v, b = :w",
+                        "ConditionExpression": "a = :v",
+                        "ExpressionAttributeValues": {":v": {"N": "5"}, ":w": {"N": "6"}},
+                        "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}},
+            {"Put": {"TableName": "t", "Item": {"pk": {"S": "p"}, "v": {"N": "1"}}}}])),
+        _outcome(lambda: client.transact_write_items(TransactItems=[
+            {"Update": {"TableName": "t", "Key": key, "UpdateExpression": "SET a = :w, b = :v",
+                        "ConditionExpression": "a = :v",
+                        "ExpressionAttributeValues": {":v": {"N": "1"}, ":w": {"N": "6"}}}},
+            {"ConditionCheck": {"TableName": "t", "Key": {"pk": {"S": "p"}},
+                                "ConditionExpression": "attribute_not_exists(pk)"}}])),
+        _outcome(lambda: client.get_item(TableName="t", Key=key)),
+        _outcome(lambda: client.get_item(TableName="t", Key={"pk": {"S": "p"}})),
+    ]
+    return out
+
+
+def _run_scenario() -> list[Any]:
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name="ap-northeast-2")
+        client.create_table(TableName="t", KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                            BillingMode="PAY_PER_REQUEST")
+        return _expression_scenario(client)
+
+
+def test_updates_conditions_and_their_errors_are_moto_s_own() -> None:
+    moto_patches.restore()
+    try:
+        alone = _run_scenario()
+    finally:
+        moto_patches.apply()
+    patched = _run_scenario()
+    assert len(patched) == len(alone) == 34
+    for i, (a, b) in enumerate(zip(alone, patched, strict=True)):
+        assert a == b, f"step {i}: moto alone {a!r}, patched {b!r}"
+    errors = [o for o in patched if isinstance(o, tuple)]
+    assert len(errors) >= 12, errors  # the refusals are part of what is compared
+
+
+def test_an_expression_is_parsed_once_and_its_tree_walked_without_per_node_checks(
+        dynamodb: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: Counter[str] = Counter()
+    tokenizer = importlib.import_module("moto.dynamodb.parsing.tokens").ExpressionTokenizer
+    lex = vars(comparisons.ConditionExpressionParser)["_lex_one_node"]
+    overlapping = moto_patches._original_overlapping
+    make_list = vars(tokenizer)["make_list"].__func__
+    monkeypatch.setattr(tokenizer, "make_list",
+                        classmethod(lambda cls, *a: calls.update(["tokenize"]) or make_list(cls, *a)))
+    monkeypatch.setattr(comparisons.ConditionExpressionParser, "_lex_one_node",
+                        lambda self, *a: calls.update(["lex"]) or lex(self, *a))
+    monkeypatch.setattr(moto_patches, "_original_overlapping",
+                        lambda self, node: calls.update(["overlap"]) or overlapping(self, node))
+    expression = f"SET {', '.join(f'a{i} = :v' for i in range(8))} ADD c :one"
+    for i in range(10):
+        dynamodb.update_item(TableName="t", Key={"pk": {"S": "k"}}, UpdateExpression=expression,
+                             ConditionExpression="attribute_not_exists(c) OR c < :max",
+                             ExpressionAttributeValues={":v": {"N": str(i)}, ":one": {"N": "1"}, ":max": {"N": "99"}})
+    item = dynamodb.get_item(TableName="t", Key={"pk": {"S": "k"}})["Item"]
+    assert item["a7"] == {"N": "9"} and item["c"] == {"N": "10"}
+    assert calls["tokenize"] == 1, calls  # moto alone: twice per update (the request's check, the update)
+    assert calls["lex"] == 12, calls  # once: the condition's 8 tokens and 4 spaces (moto alone: 3 times per update)
+    assert calls["overlap"] == 11, calls  # once per validation (the first update, creating the item, has two); moto
+    # alone: at each of the ~60 nodes of the tree
