@@ -119,6 +119,7 @@ class ShardRun:
     checkpointed: float | None
     batches: int
     seen: int
+    busy: float  # seconds inside process_records, all batches
 
     @property
     def seconds(self) -> float:
@@ -191,7 +192,8 @@ def catch_up(stack: Stack, load: Preloaded, kind: str, timeout: float) -> CatchU
         last = [m for m in own if int(m["last"]) >= int(shard_load.last)]
         shards[shard] = ShardRun(shard_load.records, shard_load.bytes, min(m["t0"] for m in own),
                                  min(m["t1"] for m in last) if last else max(m["t1"] for m in own),
-                                 checkpointed.get(shard), len(own), sum(m["n"] for m in own))
+                                 checkpointed.get(shard), len(own), sum(m["n"] for m in own),
+                                 sum(m["t1"] - m["t0"] for m in own))
     return CatchUp(kind, started, shards, processor_stats(stack.supervisor.log_dir) if kind == "cali" else {})
 
 
@@ -359,15 +361,15 @@ def report(load: Preloaded, runs: dict[str, CatchUp]) -> None:
         for shard, s in sorted(run.shards.items()):
             ck = f"{s.checkpointed - run.first:.1f}" if s.checkpointed is not None else "not reached"
             rows.append([kind, shard, s.records, s.batches, f"{s.seen / s.batches:.0f}",
-                         f"{s.first - run.daemon_started:.1f}", f"{s.seconds:.1f}", f"{s.rate:,.0f}",
-                         f"{s.mb_per_s:.2f}", ck])
+                         f"{s.first - run.daemon_started:.1f}", f"{s.seconds:.1f}", f"{s.busy:.1f}",
+                         f"{s.rate:,.0f}", f"{s.mb_per_s:.2f}", ck])
         ckpt = run.checkpoint_seconds
         rows.append([kind, "both", run.records, "", "", f"{run.first - run.daemon_started:.1f}",
-                     f"{run.processed_seconds:.1f}", f"{run.records / run.processed_seconds:,.0f}",
+                     f"{run.processed_seconds:.1f}", "", f"{run.records / run.processed_seconds:,.0f}",
                      f"{load.bytes / 1e6 / run.processed_seconds:.2f}",
                      f"{ckpt:.1f}" if ckpt is not None else "not reached"])
     print(table(["processor", "shard", "records", "batches", "rec/batch", "start->1st s", "processed s",
-                 "records/s", "MB/s", "checkpoint at end s"], rows))
+                 "in processor s", "records/s", "MB/s", "checkpoint at end s"], rows))
     for kind, run in runs.items():
         for shard, stats in sorted(run.processor_stats.items()):
             print(f"{kind} {shard} at the end: records {stats.get('records')}, alerts sent {stats.get('alerts_sent')}, "

@@ -8,8 +8,8 @@ group, ``decide`` (pure) names what happens, and the alerter carries it out:
   place at most once per ``update_interval``; new message texts go into its thread, bounded per minute).
 - OVER_BUDGET: into the application-wide digest of the destination's current interval (one per interval for the
   whole application, sent by whichever processor gets to it first once the interval closed; the budget limits
-  alerts, not this one message per interval). The batch's groups for one destination are added at its end, all
-  in one ``add_to_digest`` (one round trip).
+  alerts, not this one message per interval). The batch's groups for every destination are added at its end,
+  all in one ``add_to_digest`` (one round trip).
 
 ``safe_through`` is the one position the KCL adapter may checkpoint: every event up to it has ended.
 Web API incidents with no repeat for ``resolve_after`` seconds are updated to "quiet since ..."; a repeat after that
@@ -227,11 +227,11 @@ class Alerter:
         for record in records:
             for alert in self._alerts_in(record):
                 groups.setdefault(self._group_key(alert.event), _Group()).alerts.append(alert)
-        over: dict[str, list[_Group]] = {}  # destination -> its groups for the digest, added in one round trip
+        over: dict[str, list[_Group]] = {}  # destination -> its groups for the digest; all added in one round trip
         for (fp, silence), group in groups.items():
             self._handle(fp, group, silence, over)
-        for destination, digested in over.items():
-            self._to_digest(digested, self._by_name[destination])
+        if over:
+            self._to_digest(over)
         if records:
             self._last = Position(records[-1].sequence_number, records[-1].sub_sequence_number)
 
@@ -482,24 +482,29 @@ class Alerter:
                 del self._known[fp]
 
     # -- digests --------------------------------------------------------------------------------------------------
-    def _to_digest(self, groups: list[_Group], sender: Sender) -> None:
-        """The batch's groups for ``sender``'s digest: one ``add_to_digest`` for all of them."""
-        while groups:
+    def _to_digest(self, over: Mapping[str, list[_Group]]) -> None:
+        """The batch's groups for every destination's digest: one ``add_to_digest`` for all of them."""
+        waiting = [(destination, group) for destination, groups in over.items() for group in groups]
+        while waiting:
             now = self._clock()
-            bucket, index = digest_bucket(sender.name, now, self._digest_interval,
-                                          self._not_before.get(sender.name, 0))
-            results = self._state.add_to_digest(bucket, [self._contribution(group) for group in groups], now)
+            buckets = {destination: digest_bucket(destination, now, self._digest_interval,
+                                                  self._not_before.get(destination, 0)) for destination, _ in waiting}
+            by_bucket: dict[str, list[Contribution]] = {}
+            for destination, group in waiting:
+                by_bucket.setdefault(buckets[destination][0], []).append(self._contribution(group))
+            results = {bucket: iter(added) for bucket, added in self._state.add_to_digest(by_bucket, now).items()}
             sealed = []
-            for group, (added, where) in zip(groups, results, strict=True):
+            for destination, group in waiting:
+                bucket, index = buckets[destination]
+                added, where = next(results[bucket])
                 if added is Added.SEALED:
-                    sealed.append(group)
+                    sealed.append((destination, group))
+                    self._not_before[destination] = index + 1  # being sent: join the next one
                 elif added is Added.ALREADY and where is not None:
                     self._rejoin(where, group.count)
                 else:
                     self._hold(bucket, group.count)
-            if sealed:
-                self._not_before[sender.name] = index + 1  # being sent: join the next one
-            groups = sealed
+            waiting = sealed
 
     @staticmethod
     def _contribution(group: _Group) -> Contribution:

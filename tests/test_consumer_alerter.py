@@ -225,10 +225,10 @@ class DigestCallsState(MemoryState):
         super().__init__(limit)
         self.digest_calls: list[int] = []
 
-    def add_to_digest(self, bucket: str, contributions: Sequence[Contribution],
-                      now: float) -> list[tuple[Added, str | None]]:
-        self.digest_calls.append(len(contributions))
-        return super().add_to_digest(bucket, contributions, now)
+    def add_to_digest(self, contributions: Mapping[str, Sequence[Contribution]],
+                      now: float) -> dict[str, list[tuple[Added, str | None]]]:
+        self.digest_calls.append(sum(len(c) for c in contributions.values()))
+        return super().add_to_digest(contributions, now)
 
 
 def test_the_over_budget_groups_of_a_batch_go_into_the_digest_in_one_call() -> None:

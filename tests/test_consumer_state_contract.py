@@ -172,10 +172,15 @@ def test_the_high_water_mark_only_rises(new_state: NewState) -> None:
 # -- digests --------------------------------------------------------------------------------------------------------
 
 
+def digest(state: AlertState, bucket: str, batch: list[Contribution], now: float) -> list[tuple[Added, str | None]]:
+    """A batch's contributions to one bucket."""
+    return state.add_to_digest({bucket: batch}, now)[bucket]
+
+
 def add(state: AlertState, bucket: str, first: str, through: str, lines: dict[DigestLine, int],
         now: float) -> tuple[Added, str | None]:
     """One group's contribution."""
-    [result] = state.add_to_digest(bucket, [Contribution(first, through, lines)], now)
+    [result] = digest(state, bucket, [Contribution(first, through, lines)], now)
     return result
 
 
@@ -201,14 +206,14 @@ def test_a_batch_of_contributions_counts_each_group_once(new_state: NewState) ->
     assert add(a, "main#1", key(3), key(4), {line_a: 2}, BASE) == (Added.ADDED, "main#1")
     batch = [Contribution(key(1), key(2), {line_a: 2}), Contribution(key(3), key(4), {line_a: 2}),
              Contribution(key(5), key(9), {line_b: 3})]
-    assert b.add_to_digest("main#1", batch, BASE + 1) == [(Added.ADDED, "main#1"), (Added.ALREADY, "main#1"),
+    assert digest(b, "main#1", batch, BASE + 1) == [(Added.ADDED, "main#1"), (Added.ALREADY, "main#1"),
                                                           (Added.ADDED, "main#1")]
     assert a.ended_through(SHARD) == key(9)
     for first, through in ((key(1), key(2)), (key(5), key(9))):
         delivered = a.delivered(first)
         assert delivered is not None and (delivered.through, delivered.bucket) == (through, "main#1")
     assert b.seal_digest("main#1").lines == {line_a: 4, line_b: 3}  # the re-read group counted once
-    assert b.add_to_digest("main#1", [*batch[2:], Contribution(key(10), key(10), {line_b: 1})], BASE + 2) == \
+    assert digest(b, "main#1", [*batch[2:], Contribution(key(10), key(10), {line_b: 1})], BASE + 2) == \
         [(Added.ALREADY, "main#1"), (Added.SEALED, None)]
 
 
@@ -216,9 +221,24 @@ def test_more_contributions_than_one_transaction_holds(new_state: NewState) -> N
     state = new_state()
     n = CONTRIBUTIONS_PER_PART + 5
     batch = [Contribution(key(i), key(i), {("ERROR", "svc", f"t{i % 7}"): 1}) for i in range(1, n + 1)]
-    assert state.add_to_digest("main#1", batch, BASE) == [(Added.ADDED, "main#1")] * n
+    assert digest(state, "main#1", batch, BASE) == [(Added.ADDED, "main#1")] * n
     assert state.ended_through(SHARD) == key(n)
     assert state.seal_digest("main#1").total == n
+
+
+def test_one_batch_adds_to_every_destinations_bucket_at_once(new_state: NewState) -> None:
+    a, b = new_state(), new_state()
+    line = ("ERROR", "svc", "boom")
+    assert add(a, "ops#1", key(1), key(1), {line: 1}, BASE) == (Added.ADDED, "ops#1")
+    a.seal_digest("ops#1")  # being sent: this destination's groups go to a later bucket, the others are added
+    assert b.add_to_digest({"main#1": [Contribution(key(2), key(3), {line: 2})],
+                            "ops#1": [Contribution(key(4), key(4), {line: 1})],
+                            "db#1": [Contribution(key(5), key(6), {line: 3})]}, BASE) == \
+        {"main#1": [(Added.ADDED, "main#1")], "ops#1": [(Added.SEALED, None)], "db#1": [(Added.ADDED, "db#1")]}
+    assert (a.seal_digest("main#1").total, a.seal_digest("db#1").total, a.seal_digest("ops#1").total) == (2, 3, 1)
+    delivered = a.delivered(key(5))
+    assert delivered is not None and (delivered.through, delivered.bucket) == (key(6), "db#1")
+    assert a.delivered(key(4)) is None
 
 
 def test_a_re_read_finds_each_group_however_many_batches_ago(new_state: NewState) -> None:
@@ -227,7 +247,7 @@ def test_a_re_read_finds_each_group_however_many_batches_ago(new_state: NewState
     a = new_state()
     for batch in range(30):
         first = 10 * batch
-        assert a.add_to_digest(f"main#{batch}", [Contribution(key(first), key(first + 3), {("ERROR", "a", "x"): 2}),
+        assert digest(a, f"main#{batch}", [Contribution(key(first), key(first + 3), {("ERROR", "a", "x"): 2}),
                                                  Contribution(key(first + 1), key(first + 5), {("WARN", "b", "y"): 3})],
                                BASE) == [(Added.ADDED, f"main#{batch}")] * 2
     b = new_state()
@@ -235,10 +255,10 @@ def test_a_re_read_finds_each_group_however_many_batches_ago(new_state: NewState
         delivered = b.delivered(first)
         assert delivered is not None and (delivered.through, delivered.bucket) == (through, bucket)
     assert b.delivered(key(12)) is None
-    assert b.add_to_digest("main#30", [Contribution(key(1), key(3), {("ERROR", "a", "x"): 1}),
+    assert digest(b, "main#30", [Contribution(key(1), key(3), {("ERROR", "a", "x"): 1}),
                                        Contribution(key(300), key(300), {("ERROR", "a", "x"): 1})], BASE) == \
         [(Added.ALREADY, "main#0"), (Added.ADDED, "main#30")]
-    assert a.add_to_digest("main#30", [Contribution(key(300), key(301), {("ERROR", "a", "x"): 1})], BASE) == \
+    assert digest(a, "main#30", [Contribution(key(300), key(301), {("ERROR", "a", "x"): 1})], BASE) == \
         [(Added.ALREADY, "main#30")]  # ``a`` learns of ``b``'s part from the moved chain
     assert b.seal_digest("main#30").total == 1
 
@@ -248,7 +268,7 @@ def test_a_re_read_reads_only_the_parts_it_needs(endpoint: str) -> None:
     a = DynamoState(make_client(endpoint), table, LIMIT, WINDOW)
     for batch in range(30):
         first = 10 * batch
-        a.add_to_digest("main#1", [Contribution(key(first), key(first + 3), {("ERROR", "a", "x"): 1})], BASE)
+        digest(a, "main#1", [Contribution(key(first), key(first + 3), {("ERROR", "a", "x"): 1})], BASE)
     client = make_client(endpoint)
     calls: list[str] = []
     client.meta.events.register("before-send.dynamodb.*", lambda request, **_: calls.append(
@@ -382,9 +402,13 @@ def test_one_alert_costs_two_round_trips(endpoint: str) -> None:
     calls.clear()
     assert add(state, "main#1", key(2), key(2), {("ERROR", "a", "b"): 1}, BASE) == (Added.ADDED, "main#1")
     assert calls == ["TransactWriteItems"]
-    calls.clear()  # the over-budget groups of a batch: one round trip for all of them, up to a transaction's size
+    calls.clear()  # the over-budget groups of a batch: one round trip for all of them, up to a part's size
     batch = [Contribution(key(i), key(i), {("ERROR", "a", f"t{i}"): 1}) for i in range(3, 3 + 40)]
-    assert state.add_to_digest("main#1", batch, BASE) == [(Added.ADDED, "main#1")] * 40
+    assert digest(state, "main#1", batch, BASE) == [(Added.ADDED, "main#1")] * 40
+    assert calls == ["TransactWriteItems"]
+    calls.clear()  # and every destination's of the batch
+    by_bucket = {f"d{i}#1": [Contribution(key(i), key(i), {("ERROR", "a", "b"): 1})] for i in range(43, 49)}
+    assert state.add_to_digest(by_bucket, BASE) == {bucket: [(Added.ADDED, bucket)] for bucket in by_bucket}
     assert calls == ["TransactWriteItems"]
     calls.clear()  # a group that ended below the shard's mark known to be in the table: no mark sent, none refused
     assert add(state, "main#1", key(60), key(60), {("ERROR", "a", "b"): 1}, BASE) == (Added.ADDED, "main#1")
@@ -403,5 +427,5 @@ def test_a_digest_holds_more_distinct_lines_than_one_item(endpoint: str) -> None
         batch = [Contribution(key(i), key(i), {("ERROR", f"svc{i % 3}", f"{template} {i}"): 2})
                  for i in range(start, start + 300)]
         expected.update({line: 2 for c in batch for line in c.lines})
-        assert {added for added, _ in state.add_to_digest("main#1", batch, BASE)} == {Added.ADDED}
+        assert {added for added, _ in digest(state, "main#1", batch, BASE)} == {Added.ADDED}
     assert state.seal_digest("main#1").lines == expected

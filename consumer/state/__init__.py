@@ -18,7 +18,7 @@ What is kept:
 
 One alert costs two sequential round trips: ``begin`` (budget slot + fingerprint + send claim, one transaction)
 and ``end`` (send record + incident root + high-water mark, one transaction). The over-budget groups of one batch
-for one destination cost one: ``add_to_digest`` (the part + the bucket's list of parts + the shard's chain of parts +
+cost one, every destination's: ``add_to_digest`` (the part + each bucket's list of parts + the shard's chain of parts +
 high-water mark), whatever the number of groups.
 """
 
@@ -167,11 +167,11 @@ class AlertState(Protocol):
         """Web API: one of the incident's thread samples for this minute."""
         ...
 
-    def add_to_digest(self, bucket: str, contributions: Sequence[Contribution],
-                      now: float) -> list[tuple[Added, str | None]]:
-        """Count the contributions (groups of one shard) into a digest bucket, each recorded under its key: one
-        round trip for all of them (one per ``CONTRIBUTIONS_PER_PART``). One result per contribution, in
-        order; ALREADY comes with the bucket they went to."""
+    def add_to_digest(self, contributions: Mapping[str, Sequence[Contribution]],
+                      now: float) -> dict[str, list[tuple[Added, str | None]]]:
+        """Count the contributions (groups of one shard, by digest bucket) into their buckets, each recorded under
+        its key: one round trip for all of them (one per ``CONTRIBUTIONS_PER_PART``). One result per contribution,
+        in order, by bucket; ALREADY comes with the bucket they went to."""
         ...
 
     def seal_digest(self, bucket: str) -> DigestContents:

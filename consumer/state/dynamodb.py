@@ -8,10 +8,10 @@ Items (see consumer/state/__init__.py for what each one means):
   ``s_<minute>`` (thread samples posted that minute).
 - ``sent#<shard/seq/sub/line>`` or ``sent#digest/<bucket>``: ``status`` sending|done, ``owner``, ``at``, and when done
   ``through`` (last event covered), ``refused``. Kept a week.
-- ``part#<shard/seq/sub/line>``: one batch's contributions to a digest bucket, keyed by its first group's first
-  event: ``bucket``, ``lines`` (JSON [level, service, template, count]), ``runs`` (JSON [first event, last event]
-  per group: the re-read's look-up), ``prev`` (the shard's part before it) and ``below`` (the highest run end
-  before it). Kept a week.
+- ``part#<shard/seq/sub/line>``: one batch's contributions to the digest buckets (one per destination), keyed by
+  its first group's first event: ``lines`` (JSON [bucket, level, service, template, count]), ``runs`` (JSON [first
+  event, last event, bucket] per group: the re-read's look-up), ``prev`` (the shard's part before it) and
+  ``below`` (the highest run end before it). Kept a week.
 - ``chain#<shard>``: ``head`` (the shard's newest part) and ``upto`` (the highest run end in the chain). Moved by
   compare-and-set: a processor that finds it moved reads the parts added since.
 - ``digest#<destination>#<interval>``: ``parts`` (a string set of the parts counted into it), ``sealed`` once sent.
@@ -257,8 +257,8 @@ class DynamoState:
             return self._ended(item) if item is not None else None
         chain = self._chains.setdefault(shard, _Chain())
         if not chain.known:
-            self._moved(shard, chain, self._chain_item(shard))
-        self._cover(shard, chain, sortable(key))
+            self._moved(chain, self._chain_item(shard))
+        self._cover(chain, sortable(key))
         if (ended := chain.runs.get(key)) is not None:
             return ended
         keys: list[Item] = [self._key(f"sent#{key}"), self._key(f"chain#{shard}")]
@@ -268,7 +268,7 @@ class DynamoState:
             return self._ended(sent)
         head = found.get(f"chain#{shard}", {})
         if _str(head, "head") != chain.head:  # a part was added meanwhile (another processor of this shard)
-            self._moved(shard, chain, head)
+            self._moved(chain, head)
         return chain.runs.get(key)
 
     @staticmethod
@@ -480,51 +480,57 @@ class DynamoState:
             ExpressionAttributeValues={":one": _n(1), ":max": _n(per_minute)}) is not None
 
     # -- digests ----------------------------------------------------------------------------------------------
-    def add_to_digest(self, bucket: str, contributions: Sequence[Contribution],
-                      now: float) -> list[tuple[Added, str | None]]:
-        shards = {c.through.rsplit("/", 3)[0] for c in contributions}
-        if len(shards) > 1:
+    def add_to_digest(self, contributions: Mapping[str, Sequence[Contribution]],
+                      now: float) -> dict[str, list[tuple[Added, str | None]]]:
+        flat = [(bucket, c) for bucket, cs in contributions.items() for c in cs]
+        if len({c.through.rsplit("/", 3)[0] for _, c in flat}) > 1:
             raise ValueError("digest contributions of one shard at a time (one chain of parts)")
         step = CONTRIBUTIONS_PER_PART
-        return [result for start in range(0, len(contributions), step)
-                for result in self._add_part(bucket, contributions[start:start + step], now)]
+        results = [result for start in range(0, len(flat), step)
+                   for result in self._add_part(flat[start:start + step], now)]
+        out: dict[str, list[tuple[Added, str | None]]] = {bucket: [] for bucket in contributions}
+        for (bucket, _), result in zip(flat, results, strict=True):
+            out[bucket].append(result)
+        return out
 
-    def _add_part(self, bucket: str, chunk: Sequence[Contribution], now: float) -> list[tuple[Added, str | None]]:
-        """One transaction: the part (refused when it exists), the bucket's list of parts (refused once sealed),
+    def _add_part(self, chunk: Sequence[tuple[str, Contribution]], now: float) -> list[tuple[Added, str | None]]:
+        """One transaction: each bucket's list of parts (refused once sealed), the part (refused when it exists),
         the shard's chain head (refused when another processor moved it), the high-water mark (dropped when
         already higher). A refusal of the part or the head re-reads what was added meanwhile and retries the rest."""
-        shard = chunk[0].through.rsplit("/", 3)[0]
+        shard = chunk[0][1].through.rsplit("/", 3)[0]
         chain = self._chains.setdefault(shard, _Chain())
         results: dict[int, tuple[Added, str | None]] = {}
         waiting = list(range(len(chunk)))
         while waiting:
             if chain.known:
-                self._cover(shard, chain, min(sortable(chunk[i].key) for i in waiting))
-            already = {i: ended for i in waiting if (ended := chain.runs.get(chunk[i].key)) is not None}
+                self._cover(chain, min(sortable(chunk[i][1].key) for i in waiting))
+            already = {i: ended for i in waiting if (ended := chain.runs.get(chunk[i][1].key)) is not None}
             results.update({i: (Added.ALREADY, ended.bucket) for i, ended in already.items()})
             waiting = [i for i in waiting if i not in already]
             if not waiting:
                 break
             part = [chunk[i] for i in waiting]
-            pk = f"part#{part[0].key}"
-            upto = max([chain.upto, *(sortable(c.through) for c in part)])
-            mark = max((c.through for c in part), key=sortable)
+            buckets = sorted({bucket for bucket, _ in part})
+            pk = f"part#{part[0][1].key}"
+            upto = max([chain.upto, *(sortable(c.through) for _, c in part)])
+            mark = max((c.through for _, c in part), key=sortable)
             with_high_water = self._raises_mark(mark)
-            items = [self._part_in_bucket(bucket, pk, now), self._part(pk, bucket, part, chain, now),
-                     self._chain_head(shard, pk, upto, chain, now)]
+            items = [self._part_in_bucket(bucket, pk, now) for bucket in buckets]
+            items += [self._part(pk, part, chain, now), self._chain_head(shard, pk, upto, chain, now)]
             if with_high_water:
                 items.append(self._high_water(mark, now))
             try:
                 self._transact(items)
             except _Cancelled as cancelled:
-                if cancelled.failed(0) is not None or cancelled.too_large(0):
-                    results.update({i: (Added.SEALED, None) for i in waiting})  # being sent, or full: a later one
-                    break
-                head = cancelled.failed(2)
-                if head is not None:  # another processor of this shard added a part: read what it covers
-                    self._moved(shard, chain, head)
-                elif cancelled.failed(1) is not None:  # our part's first event is in a part: re-read the chain
-                    self._moved(shard, chain, self._chain_item(shard))
+                sealed = {b for n, b in enumerate(buckets) if cancelled.failed(n) is not None or cancelled.too_large(n)}
+                head = cancelled.failed(len(buckets) + 1)
+                if sealed:  # being sent, or full: a later bucket
+                    results.update({i: (Added.SEALED, None) for i in waiting if chunk[i][0] in sealed})
+                    waiting = [i for i in waiting if chunk[i][0] not in sealed]
+                elif head is not None:  # another processor of this shard added a part: read what it covers
+                    self._moved(chain, head)
+                elif cancelled.failed(len(buckets)) is not None:  # our first event is in a part: read the chain
+                    self._moved(chain, self._chain_item(shard))
                 elif with_high_water:
                     self._mark_at_least(mark)  # a higher mark refused ours: retry without it
                 else:
@@ -533,9 +539,9 @@ class DynamoState:
             self._mark_at_least(mark)
             if not chain.known:  # the head was absent: the chain starts here
                 chain.known, chain.floor, chain.resume = True, "", None
-            chain.learn(pk, [(c.key, Ended(c.through, bucket=bucket)) for c in part], chain.head, chain.upto)
+            chain.learn(pk, [(c.key, Ended(c.through, bucket=bucket)) for bucket, c in part], chain.head, chain.upto)
             chain.head, chain.upto = pk, upto
-            results.update({i: (Added.ADDED, bucket) for i in waiting})
+            results.update({i: (Added.ADDED, chunk[i][0]) for i in waiting})
             waiting = []
         return [results[i] for i in range(len(chunk))]
 
@@ -546,13 +552,14 @@ class DynamoState:
                            "ExpressionAttributeValues": {":p": {"SS": [pk]},
                                                          ":e": _n(int(now + DELIVERED_TTL_SECONDS))}}}
 
-    def _part(self, pk: str, bucket: str, part: Sequence[Contribution], chain: _Chain, now: float) -> Item:
-        lines: Counter[DigestLine] = Counter()
-        for contribution in part:
-            lines.update(contribution.lines)
-        item: Item = {**self._key(pk), "bucket": _s(bucket), "below": _s(chain.upto),
-                      "lines": _s(json.dumps([[*line, n] for line, n in lines.items()], ensure_ascii=False)),
-                      "runs": _s(json.dumps([[c.key, c.through] for c in part])),
+    def _part(self, pk: str, part: Sequence[tuple[str, Contribution]], chain: _Chain, now: float) -> Item:
+        lines: Counter[tuple[str, DigestLine]] = Counter()
+        for bucket, contribution in part:
+            lines.update({(bucket, line): n for line, n in contribution.lines.items()})
+        item: Item = {**self._key(pk), "below": _s(chain.upto),
+                      "lines": _s(json.dumps([[bucket, *line, n] for (bucket, line), n in lines.items()],
+                                             ensure_ascii=False)),
+                      "runs": _s(json.dumps([[c.key, c.through, bucket] for bucket, c in part])),
                       "expires_at": _n(int(now + DELIVERED_TTL_SECONDS))}
         if chain.head is not None:
             item["prev"] = _s(chain.head)
@@ -574,7 +581,7 @@ class DynamoState:
         return dict(self._call("get_item", TableName=self._table, Key=self._key(f"chain#{shard}"),
                                ConsistentRead=True).get("Item", {}))
 
-    def _moved(self, shard: str, chain: _Chain, head: Item) -> None:
+    def _moved(self, chain: _Chain, head: Item) -> None:
         """The chain's head as the table has it: read the parts added since the head this process knew."""
         new_head, upto = _str(head, "head"), _str(head, "upto") or ""
         if not chain.known:
@@ -585,7 +592,7 @@ class DynamoState:
             pk = self._load_part(chain, pk)
         chain.head, chain.upto = new_head, max(chain.upto, upto)
 
-    def _cover(self, shard: str, chain: _Chain, low: str) -> None:
+    def _cover(self, chain: _Chain, low: str) -> None:
         """Read parts back along the chain until every run starting at ``low`` or later is known."""
         while chain.floor >= low and chain.resume is not None:
             pk = chain.resume
@@ -601,13 +608,12 @@ class DynamoState:
     def _load_part(self, chain: _Chain, pk: str) -> str | None:
         """Read one part into the chain's runs; its previous part's key."""
         item = self._call("get_item", TableName=self._table, Key=self._key(pk), ConsistentRead=True,
-                          ProjectionExpression="#b, #below, #prev, #runs",
-                          ExpressionAttributeNames={"#b": "bucket", "#below": "below", "#prev": "prev",
-                                                    "#runs": "runs"}).get("Item", {})
-        bucket = _str(item, "bucket")
+                          ProjectionExpression="#below, #prev, #runs",
+                          ExpressionAttributeNames={"#below": "below", "#prev": "prev", "#runs": "runs"}
+                          ).get("Item", {})
         runs = json.loads(_str(item, "runs") or "[]")
-        chain.learn(pk, [(first, Ended(through, bucket=bucket)) for first, through in runs], _str(item, "prev"),
-                    _str(item, "below") or "")
+        chain.learn(pk, [(first, Ended(through, bucket=bucket)) for first, through, bucket in runs],
+                    _str(item, "prev"), _str(item, "below") or "")
         return chain.prev[pk]
 
     def seal_digest(self, bucket: str) -> DigestContents:
@@ -623,8 +629,9 @@ class DynamoState:
                     "Keys": keys, "ConsistentRead": True, "ProjectionExpression": "#l",
                     "ExpressionAttributeNames": {"#l": "lines"}}})
                 for item in answer.get("Responses", {}).get(self._table, []):
-                    for level, service, template, count in json.loads(_str(item, "lines") or "[]"):
-                        lines[(str(level), str(service), str(template))] += int(count)
+                    for of, level, service, template, count in json.loads(_str(item, "lines") or "[]"):
+                        if of == bucket:
+                            lines[(str(level), str(service), str(template))] += int(count)
                 keys = answer.get("UnprocessedKeys", {}).get(self._table, {}).get("Keys", [])
         return DigestContents(dict(lines))
 

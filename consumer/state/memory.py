@@ -172,9 +172,9 @@ class MemoryState:
         held.samples[minute] += 1
         return True
 
-    def add_to_digest(self, bucket: str, contributions: Sequence[Contribution],
-                      now: float) -> list[tuple[Added, str | None]]:
-        return [self._add_one(bucket, contribution, now) for contribution in contributions]
+    def add_to_digest(self, contributions: Mapping[str, Sequence[Contribution]],
+                      now: float) -> dict[str, list[tuple[Added, str | None]]]:
+        return {bucket: [self._add_one(bucket, c, now) for c in cs] for bucket, cs in contributions.items()}
 
     def _add_one(self, bucket: str, contribution: Contribution, now: float) -> tuple[Added, str | None]:
         send = self._sends.get(contribution.key)
