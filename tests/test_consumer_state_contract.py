@@ -279,6 +279,8 @@ def test_a_re_read_reads_only_the_parts_it_needs(endpoint: str) -> None:
     calls.clear()
     assert b.delivered(key(280)) is not None and calls == []  # known
     assert b.delivered(key(281)) is None and calls == ["BatchGetItem"]  # an alert's send record? the head moved?
+    delivered = a.delivered(key(10))  # ``a`` keeps only its last batch's runs in memory: it reads the chain again
+    assert delivered is not None and (delivered.through, delivered.bucket) == (key(13), "main#1")
 
 
 # -- Web API incidents ----------------------------------------------------------------------------------------------
@@ -411,9 +413,10 @@ def test_one_alert_costs_two_round_trips(endpoint: str) -> None:
     assert state.add_to_digest(by_bucket, BASE) == {bucket: [(Added.ADDED, bucket)] for bucket in by_bucket}
     assert calls == ["TransactWriteItems"]
     calls.clear()  # a group that ended below the shard's mark known to be in the table: no mark sent, none refused
-    assert add(state, "main#1", key(60), key(60), {("ERROR", "a", "b"): 1}, BASE) == (Added.ADDED, "main#1")
-    assert add(state, "main#1", key(50), key(50), {("ERROR", "a", "b"): 1}, BASE) == (Added.ADDED, "main#1")
-    assert calls == ["TransactWriteItems", "TransactWriteItems"]
+    assert begin(state, key(50), BASE + 1, fingerprint="fp2").verdict is Verdict.TAKEN  # an alert covering 50..60
+    state.end(key(50), "p1", BASE + 1, key(60))
+    assert add(state, "main#1", key(55), key(55), {("ERROR", "a", "b"): 1}, BASE) == (Added.ADDED, "main#1")
+    assert calls == ["TransactWriteItems"] * 3
     assert state.ended_through(SHARD) == key(60)
 
 

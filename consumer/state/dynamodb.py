@@ -130,9 +130,19 @@ class _Chain:
     prev: dict[str, str | None] = field(default_factory=dict)  # part -> the part before it
     below: dict[str, str] = field(default_factory=dict)  # part -> ``upto`` before it
 
+    forgotten: str = ""  # runs ending before this position were dropped from memory (a processor moves on)
+
     def learn(self, pk: str, runs: Sequence[tuple[str, Ended]], prev: str | None, below: str) -> None:
         self.runs.update(runs)
         self.prev[pk], self.below[pk] = prev, below
+
+    def forget_below(self, low: str) -> None:
+        """Drop the runs that end before ``low``: a processor asks about its events in order, so memory stays at
+        about a batch's groups. Asking about an earlier position later reads the chain again."""
+        if low > self.forgotten:
+            self.runs = {first: ended for first, ended in self.runs.items()
+                         if ended.through is None or sortable(ended.through) >= low}
+            self.forgotten = low
 
 
 class _Cancelled(Exception):
@@ -255,10 +265,7 @@ class DynamoState:
             item = self._call("get_item", TableName=self._table, Key=self._key(f"sent#{key}"),
                               ConsistentRead=True).get("Item")
             return self._ended(item) if item is not None else None
-        chain = self._chains.setdefault(shard, _Chain())
-        if not chain.known:
-            self._moved(chain, self._chain_item(shard))
-        self._cover(chain, sortable(key))
+        chain = self._cover(shard, self._chains.setdefault(shard, _Chain()), sortable(key))
         if (ended := chain.runs.get(key)) is not None:
             return ended
         keys: list[Item] = [self._key(f"sent#{key}"), self._key(f"chain#{shard}")]
@@ -501,9 +508,10 @@ class DynamoState:
         chain = self._chains.setdefault(shard, _Chain())
         results: dict[int, tuple[Added, str | None]] = {}
         waiting = list(range(len(chunk)))
+        chain.forget_below(min(sortable(c.key) for _, c in chunk))
         while waiting:
             if chain.known:
-                self._cover(chain, min(sortable(chunk[i][1].key) for i in waiting))
+                chain = self._cover(shard, chain, min(sortable(chunk[i][1].key) for i in waiting))
             already = {i: ended for i in waiting if (ended := chain.runs.get(chunk[i][1].key)) is not None}
             results.update({i: (Added.ALREADY, ended.bucket) for i, ended in already.items()})
             waiting = [i for i in waiting if i not in already]
@@ -539,8 +547,8 @@ class DynamoState:
             self._mark_at_least(mark)
             if not chain.known:  # the head was absent: the chain starts here
                 chain.known, chain.floor, chain.resume = True, "", None
-            chain.learn(pk, [(c.key, Ended(c.through, bucket=bucket)) for bucket, c in part], chain.head, chain.upto)
-            chain.head, chain.upto = pk, upto
+            chain.runs.update((c.key, Ended(c.through, bucket=bucket)) for bucket, c in part)  # (a walk back from a
+            chain.head, chain.upto = pk, upto  # moved head stops at our head: our own parts need no ``prev``)
             results.update({i: (Added.ADDED, chunk[i][0]) for i in waiting})
             waiting = []
         return [results[i] for i in range(len(chunk))]
@@ -592,8 +600,12 @@ class DynamoState:
             pk = self._load_part(chain, pk)
         chain.head, chain.upto = new_head, max(chain.upto, upto)
 
-    def _cover(self, chain: _Chain, low: str) -> None:
+    def _cover(self, shard: str, chain: _Chain, low: str) -> _Chain:
         """Read parts back along the chain until every run starting at ``low`` or later is known."""
+        if low < chain.forgotten:  # an earlier position than this process moved past: start over
+            self._chains[shard] = chain = _Chain()
+        if not chain.known:
+            self._moved(chain, self._chain_item(shard))
         while chain.floor >= low and chain.resume is not None:
             pk = chain.resume
             if pk in chain.prev:
@@ -604,6 +616,7 @@ class DynamoState:
             chain.floor = chain.below.get(pk, "")
         if chain.resume is None:
             chain.floor = ""
+        return chain
 
     def _load_part(self, chain: _Chain, pk: str) -> str | None:
         """Read one part into the chain's runs; its previous part's key."""
