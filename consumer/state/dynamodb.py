@@ -212,12 +212,12 @@ class DynamoState:
             self._marks[shard] = mark
 
     def _high_water(self, through: str, now: float) -> Item:
-        return {"Update": {
-            "TableName": self._table, "Key": self._key(f"hwm#{through.rsplit('/', 3)[0]}"),
-            "UpdateExpression": "SET sortable = :s, through = :t, expires_at = :e",
+        mark = sortable(through)
+        return {"Put": {
+            "TableName": self._table, "Item": {**self._key(f"hwm#{through.rsplit('/', 3)[0]}"), "sortable": _s(mark),
+                                               "through": _s(through), "expires_at": _n(int(now + DELIVERED_TTL_SECONDS))},
             "ConditionExpression": "attribute_not_exists(sortable) OR sortable < :s",
-            "ExpressionAttributeValues": {":s": _s(sortable(through)), ":t": _s(through),
-                                          ":e": _n(int(now + DELIVERED_TTL_SECONDS))}}}
+            "ExpressionAttributeValues": {":s": _s(mark)}}}
 
     def _transact_best_effort(self, required: list[Item], optional: list[Item]) -> None:
         """``required`` items must succeed (unconditional); ``optional`` conditional ones are dropped when refused
