@@ -3,7 +3,8 @@
 Per batch: parse every record, keep the alert levels, group them by fingerprint (first appearance order). For each
 group, ``decide`` (pure) names what happens, and the alerter carries it out:
 - ALERT: one message for the group. ``begin`` (budget slot + fingerprint + send claim, one transaction), post,
-  ``end`` (one transaction). Webhook mode: an alert saying "n times". Web API mode: an incident's root message.
+  ``end`` (one transaction). Webhook mode: an alert saying "n times". Web API mode: an incident's root message; the
+  ends of the batch's alerts go together at its end (``end_all``, one transaction), not between one post and the next.
 - REPEAT: webhook mode: into the digest; Web API mode: counted into the open incident (its root is updated in
   place at most once per ``update_interval``; new message texts go into its thread, bounded per minute).
 - OVER_BUDGET: into the application-wide digest of the destination's current interval (one per interval for the
@@ -49,7 +50,7 @@ from consumer.retry import patiently
 from consumer.routes import Routes, route_for
 from consumer.silence.apply import Silencer
 from consumer.slack_status import SlackStatus
-from consumer.state import Added, AlertState, Begun, Claim, Contribution, Incident, Verdict
+from consumer.state import Added, AlertState, Begun, Claim, Contribution, Ending, Incident, Verdict
 from consumer.timing import BACKOFF_MAX_SECONDS, BUSY_POLL_SECONDS, SEND_STALE_SECONDS
 
 log = logging.getLogger("cali.alerter")
@@ -197,6 +198,7 @@ class Alerter:
         self._pending: dict[str, _Pending] = {}
         self._not_before: dict[str, int] = {}  # destination -> first digest index still open to additions
         self._known: dict[str, _Known] = {}
+        self._ending: list[Ending] = []  # Web API mode: alerts of this batch posted, not yet ended
         self._last: Position | None = None
         self._batch_start: Position | None = None
         self.stats = Stats()
@@ -230,6 +232,7 @@ class Alerter:
         over: dict[str, list[_Group]] = {}  # destination -> its groups for the digest; all added in one round trip
         for (fp, silence), group in groups.items():
             self._handle(fp, group, silence, over)
+        self._end_alerts()
         if over:
             self._to_digest(over)
         if records:
@@ -361,7 +364,7 @@ class Alerter:
             payload = render_alert(group.first, self._tz, repeat=group.count)
         posted = self._deliver(payload, sender, key, since=begun.since or now, uncertain=begun.takeover)
         if posted is None:
-            self._state.end(key, self._owner, self._clock(), through, refused=True, release=fp)
+            self._end(Ending(key, self._owner, self._clock(), through, refused=True, release=fp))
             self.stats.dropped["slack_permanent_error"] += group.count
             return _Group()
         root = None
@@ -369,10 +372,26 @@ class Alerter:
             root = Incident(fp, group.count, now, posted.channel, posted.ts, shown_count=group.count,
                             root=json.dumps(base))
             self._known[fp] = _Known(last_seen=now, sampled={group.first.event.message})
-        self._state.end(key, self._owner, self._clock(), through, root=root)
+        self._end(Ending(key, self._owner, self._clock(), through, root=root))
         self.stats.alerts_sent += 1
         self.stats.alerted_events += group.count
         return _Group()
+
+    def _end(self, ending: Ending) -> None:
+        """Web API mode: the ends of a batch's alerts wait for its end (``_end_alerts``: one round trip for all),
+        so that an alert's post does not wait for the one before it to end. Until then a crash leaves their send
+        claims, which a re-read takes over once stale and looks up in Slack (no duplicate). Webhook mode, where
+        nothing can be looked up, ends each alert at once."""
+        if self._mode is Mode.WEB_API:
+            self._ending.append(ending)
+        else:
+            self._state.end(ending.key, ending.owner, ending.now, ending.through, refused=ending.refused,
+                            release=ending.release, root=ending.root)
+
+    def _end_alerts(self) -> None:
+        if self._ending:
+            ending, self._ending = self._ending, []
+            self._state.end_all(ending)
 
     def _not_taken(self, begun: Begun, group: _Group, key: str) -> _Group:
         if begun.verdict is Verdict.ENDED:
@@ -578,6 +597,7 @@ class Alerter:
             if isinstance(problem, RetryableDelivery) and problem.uncertain:
                 unknown = True
                 self.stats.uncertain += 1
+            self._end_alerts()  # while Slack is in trouble, the alerts posted before it do not wait
             self._state.keep_sending(key, self._owner, self._clock())
 
         try:

@@ -27,7 +27,7 @@ from consumer.errors import PermanentDelivery, RetryableDelivery
 from consumer.model import Level, LogEvent
 from consumer.pipeline.fingerprint import fingerprint
 from consumer.pipeline.parse import parse_line
-from consumer.state import Added, Contribution
+from consumer.state import Added, Begun, Claim, Contribution, Ending
 from consumer.state.memory import MemoryState
 from consumer.timing import BACKOFF_MAX_SECONDS
 from tests.corpus import fluent_bit_records
@@ -811,3 +811,73 @@ def test_web_api_a_taken_over_claim_posts_with_the_look_up() -> None:
     assert sender.uncertain_calls == [True]  # the outcome of the crashed attempt is unknown: look it up first
     assert sender.since == [FakeClock().now]  # from the crashed attempt's claim on
     assert sender.keys == [records[0].shard_id + "/" + records[0].sequence_number + "/0/0"]
+
+
+class EndsState(MemoryState):
+    """MemoryState that logs the alert path's calls into ``log``, shared with the sender's posts."""
+
+    def __init__(self, log: list[str]) -> None:
+        super().__init__(5)
+        self.log = log
+
+    def begin(self, claim: Claim) -> Begun:
+        self.log.append("begin")
+        return super().begin(claim)
+
+    def end(self, key: str, owner: str, now: float, through: str | None, **kwargs: Any) -> None:
+        self.log.append("end")
+        super().end(key, owner, now, through, **kwargs)
+
+    def end_all(self, endings: Sequence[Ending]) -> None:
+        self.log.append(f"end_all {len(endings)}")
+        for e in endings:
+            super().end(e.key, e.owner, e.now, e.through, refused=e.refused, release=e.release, root=e.root)
+
+
+class LoggingSender(ThreadedSender):
+    """Logs each post attempt by service; the first attempt for a service in ``fail_once`` fails (a 503)."""
+
+    def __init__(self, log: list[str], fail_once: Iterable[str] = ()) -> None:
+        super().__init__()
+        self.log = log
+        self.fail_once = set(fail_once)
+
+    def post(self, payload: Mapping[str, Any], *, key: str = "", since: float = 0.0,
+             uncertain: bool = False) -> Posted:
+        service = str(payload["text"]).split(":")[0].split()[-1]
+        self.log.append(f"post {service}")
+        if service in self.fail_once:
+            self.fail_once.discard(service)
+            raise RetryableDelivery(503, "service unavailable")
+        return super().post(payload, key=key, since=since, uncertain=uncertain)
+
+
+def ends_rig(mode: Mode, fail_once: Iterable[str] = ()) -> tuple[Rig, list[str]]:
+    log: list[str] = []
+    sender = LoggingSender(log, fail_once)
+    rig = Rig({Level.ERROR: sender}, state=EndsState(log))
+    rig.alerter = Alerter(levels=frozenset({"ERROR"}), state=rig.state, senders={Level.ERROR: sender},
+                          display_tz=SEOUL, clock=rig.clock, sleep=rig.sleep, mode=mode)
+    return rig, log
+
+
+def test_web_api_a_batch_s_alerts_end_together_after_their_posts() -> None:
+    """An alert's post does not wait for the one before it to end: the ends go in one call at the batch's end."""
+    rig, log = ends_rig(Mode.WEB_API)
+    rig.batch(*(event("ERROR", service, "down") for service in ("a", "b", "c")))
+    assert log == ["begin", "post a", "begin", "post b", "begin", "post c", "end_all 3"]
+    assert rig.alerter.stats.alerts_sent == 3 and rig.state.ended_through(SHARD) is not None
+    assert rig.alerter.safe_through is not None
+
+
+def test_web_api_a_post_in_trouble_ends_the_alerts_posted_before_it_first() -> None:
+    rig, log = ends_rig(Mode.WEB_API, fail_once={"b"})
+    rig.batch(*(event("ERROR", service, "down") for service in ("a", "b")))
+    assert log == ["begin", "post a", "begin", "post b", "end_all 1", "post b", "end_all 1"]
+    assert rig.alerter.stats.alerts_sent == 2 and rig.alerter.stats.retries == 1
+
+
+def test_webhook_mode_ends_each_alert_at_once() -> None:
+    rig, log = ends_rig(Mode.WEBHOOK)
+    rig.batch(*(event("ERROR", service, "down") for service in ("a", "b")))
+    assert log == ["begin", "post a", "end", "begin", "post b", "end"]

@@ -18,12 +18,15 @@ import pytest
 
 from consumer.state import (
     CONTRIBUTIONS_PER_PART,
+    ENDS_PER_TRANSACTION,
     Added,
     AlertState,
     Begun,
     Claim,
     Contribution,
     DigestLine,
+    Ended,
+    Ending,
     Incident,
     Verdict,
 )
@@ -348,6 +351,22 @@ def test_a_taken_over_root_keeps_the_repeats_counted_meanwhile(new_state: NewSta
     assert claimed is True and incident is not None and incident.count == 5
 
 
+def test_a_batch_s_alerts_end_together_as_each_would_alone(new_state: NewState) -> None:
+    """Web API mode ends a batch's alerts in one ``end_all``: roots recorded, a refused one released, the mark."""
+    a, b = new_state(), new_state()
+    for n, fp in ((1, "fp1"), (3, "fp2"), (5, "fp3")):
+        assert begin(a, key(n), BASE, fingerprint=fp, incident_events=2, through=key(n + 1)).verdict is Verdict.TAKEN
+    a.end_all([Ending(key(1), "p1", BASE + 1, key(2), root=Incident("fp1", 2, BASE, "C1", "1.1", 2, root="{}")),
+               Ending(key(5), "p1", BASE + 1, key(6), root=Incident("fp3", 2, BASE, "C1", "1.3", 2, root="{}")),
+               Ending(key(3), "p1", BASE + 1, key(4), refused=True, release="fp2")])
+    assert b.ended_through(SHARD) == key(6)
+    assert [b.delivered(key(n)) for n in (1, 3, 5)] == [Ended(key(2)), Ended(key(4), refused=True), Ended(key(6))]
+    b.add_repeat("fp1", SHARD, key(7), key(7), 1, BASE + 20)
+    claimed, incident = b.claim_update("fp1", BASE + 20, 10.0)  # the root is known: it can be updated
+    assert claimed and incident is not None and (incident.ts, incident.count, incident.shown_count) == ("1.1", 3, 3)
+    assert begin(b, key(9), BASE + 2, fingerprint="fp2", owner="p2").verdict is Verdict.TAKEN  # released
+
+
 def test_thread_samples_are_bounded_per_minute(new_state: NewState) -> None:
     a, b = new_state(), new_state()
     open_incident(a)
@@ -418,6 +437,23 @@ def test_one_alert_costs_two_round_trips(endpoint: str) -> None:
     assert add(state, "main#1", key(55), key(55), {("ERROR", "a", "b"): 1}, BASE) == (Added.ADDED, "main#1")
     assert calls == ["TransactWriteItems"] * 3
     assert state.ended_through(SHARD) == key(60)
+
+
+def test_the_ends_of_a_batch_s_alerts_cost_one_round_trip(endpoint: str) -> None:
+    client = make_client(endpoint)
+    transactions: list[int] = []
+    client.meta.events.register("provide-client-params.dynamodb.TransactWriteItems",
+                                lambda params, **_: transactions.append(len(params["TransactItems"])))
+    state = DynamoState(client, new_table(endpoint), 1000, WINDOW)
+    endings = []
+    for n in range(1, ENDS_PER_TRANSACTION + 3):
+        fp = f"fp{n}"
+        assert begin(state, key(n), BASE, fingerprint=fp, incident_events=1).verdict is Verdict.TAKEN
+        endings.append(Ending(key(n), "p1", BASE + 1, key(n), root=Incident(fp, 1, BASE, "C1", f"1.{n}", 1)))
+    transactions.clear()
+    state.end_all(endings)
+    assert transactions == [2 * ENDS_PER_TRANSACTION + 1, 2 * 2 + 1]  # send records, roots, one mark each
+    assert state.ended_through(SHARD) == key(ENDS_PER_TRANSACTION + 2)
 
 
 def test_a_digest_holds_more_distinct_lines_than_one_item(endpoint: str) -> None:

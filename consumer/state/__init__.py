@@ -17,7 +17,9 @@ What is kept:
 - a **high-water mark** per shard: the last event covered by any ended message or digest contribution.
 
 One alert costs two sequential round trips: ``begin`` (budget slot + fingerprint + send claim, one transaction)
-and ``end`` (send record + incident root + high-water mark, one transaction). The over-budget groups of one batch
+and ``end`` (send record + incident root + high-water mark, one transaction); in Web API mode the ends of a batch's
+alerts go together after their posts (``end_all``: one transaction for up to ``ENDS_PER_TRANSACTION`` of them), so
+an alert costs one round trip before its post and a share of one after. The over-budget groups of one batch
 cost one, every destination's: ``add_to_digest`` (the part + each bucket's list of parts + the shard's chain of parts +
 high-water mark), whatever the number of groups.
 """
@@ -31,6 +33,7 @@ from typing import Protocol
 
 DigestLine = tuple[str, str, str]  # (level, service, template)
 CONTRIBUTIONS_PER_PART = 500  # a part's JSON stays well under DynamoDB's 400 KB item (a line's template <= 300 chars)
+ENDS_PER_TRANSACTION = 48  # DynamoDB transactions hold 100 items: 2 per end (send record, root or release), the marks
 
 
 class Verdict(StrEnum):
@@ -60,6 +63,19 @@ class Ended:
     through: str | None  # the last event it covered (None for digests)
     refused: bool = False  # Slack refused it for good (counted as dropped)
     bucket: str | None = None  # a digest contribution: the bucket holding the events
+
+
+@dataclass(frozen=True)
+class Ending:
+    """One message's end: what ``AlertState.end`` takes, for ``end_all``."""
+
+    key: str
+    owner: str
+    now: float
+    through: str | None
+    refused: bool = False
+    release: str | None = None
+    root: Incident | None = None
 
 
 @dataclass(frozen=True)
@@ -147,6 +163,10 @@ class AlertState(Protocol):
             release: str | None = None, root: Incident | None = None) -> None:
         """The message ended (one round trip): ``release`` gives a fingerprint claim back (Slack refused the
         alert); ``root`` records an incident's root message (channel, ts, the count it shows)."""
+        ...
+
+    def end_all(self, endings: Sequence[Ending]) -> None:
+        """``end`` of each, in order, in one round trip (one per ``ENDS_PER_TRANSACTION``)."""
         ...
 
     def add_repeat(self, fingerprint: str, shard: str, first: str, last: str, events: int, now: float) -> Repeat:

@@ -38,6 +38,7 @@ from consumer.model import position
 from consumer.retry import patiently
 from consumer.state import (
     CONTRIBUTIONS_PER_PART,
+    ENDS_PER_TRANSACTION,
     Added,
     Begun,
     Claim,
@@ -45,6 +46,7 @@ from consumer.state import (
     DigestContents,
     DigestLine,
     Ended,
+    Ending,
     Incident,
     Repeat,
     Verdict,
@@ -403,32 +405,65 @@ class DynamoState:
 
     def end(self, key: str, owner: str, now: float, through: str | None, *, refused: bool = False,
             release: str | None = None, root: Incident | None = None) -> None:
-        done: Item = {**self._key(f"sent#{key}"), "status": _s("done"), "owner": _s(owner), "at": _n(now),
-                      "expires_at": _n(int(now + DELIVERED_TTL_SECONDS))}
-        if through:
-            done["through"] = _s(through)
-        if refused:
-            done["refused"] = {"BOOL": True}
-        optional = [self._high_water(through, now)] if through and self._raises_mark(through) else []
-        if release:
-            optional.append({"Delete": {"TableName": self._table, "Key": self._key(f"fp#{release}"),
-                                        "ConditionExpression": "#owner = :key",
-                                        "ExpressionAttributeNames": {"#owner": "owner"},
-                                        "ExpressionAttributeValues": {":key": _s(key)}}})
-            self._open_until.pop(release, None)
-        if root is not None and root.ts and root.channel:
-            optional.append({"Update": {
-                "TableName": self._table, "Key": self._key(f"fp#{root.fingerprint}"),
-                "UpdateExpression": "SET ts = :ts, channel = :c, shown_count = :shown, shown_at = :now, #root = :root",
-                "ConditionExpression": "#owner = :key",
-                "ExpressionAttributeNames": {"#owner": "owner", "#root": "root"},
-                "ExpressionAttributeValues": {":root": _s(root.root or "{}"), ":ts": _s(root.ts),
-                                              ":c": _s(root.channel), ":shown": _n(root.shown_count),
-                                              ":now": _n(now), ":key": _s(key)}}})
-            self._open_until[root.fingerprint] = (now + CLAIM_CACHE_SECONDS, key)
-        self._transact_best_effort([{"Put": {"TableName": self._table, "Item": done}}], optional)
-        if through:
+        self.end_all([Ending(key, owner, now, through, refused, release, root)])
+
+    def end_all(self, endings: Sequence[Ending]) -> None:
+        chunk: list[Ending] = []
+        items: set[str] = set()
+        for ending in endings:
+            touches = {f"sent#{ending.key}", *(f"fp#{fp}" for fp in self._fingerprints_touched(ending))}
+            if len(chunk) == ENDS_PER_TRANSACTION or items & touches:  # (a transaction writes an item once)
+                self._end_chunk(chunk)
+                chunk, items = [], set()
+            chunk.append(ending)
+            items |= touches
+        if chunk:
+            self._end_chunk(chunk)
+
+    @staticmethod
+    def _fingerprints_touched(ending: Ending) -> list[str]:
+        return [fp for fp in (ending.release, ending.root.fingerprint if ending.root else None) if fp]
+
+    def _end_chunk(self, endings: Sequence[Ending]) -> None:
+        """One transaction: the send records (done), the fingerprints released or incidents' roots recorded, each
+        shard's high-water mark raised to the last event ended (dropped when already higher)."""
+        required: list[Item] = []
+        optional: list[Item] = []
+        marks: dict[str, tuple[str, float]] = {}  # shard -> (the last event ended, when)
+        for e in endings:
+            done: Item = {**self._key(f"sent#{e.key}"), "status": _s("done"), "owner": _s(e.owner), "at": _n(e.now),
+                          "expires_at": _n(int(e.now + DELIVERED_TTL_SECONDS))}
+            if e.through:
+                done["through"] = _s(e.through)
+                shard = e.through.rsplit("/", 3)[0]
+                if shard not in marks or sortable(e.through) > sortable(marks[shard][0]):
+                    marks[shard] = (e.through, e.now)
+            if e.refused:
+                done["refused"] = {"BOOL": True}
+            required.append({"Put": {"TableName": self._table, "Item": done}})
+            if e.release:
+                optional.append({"Delete": {"TableName": self._table, "Key": self._key(f"fp#{e.release}"),
+                                            "ConditionExpression": "#owner = :key",
+                                            "ExpressionAttributeNames": {"#owner": "owner"},
+                                            "ExpressionAttributeValues": {":key": _s(e.key)}}})
+                self._open_until.pop(e.release, None)
+            root = e.root
+            if root is not None and root.ts and root.channel:
+                optional.append(self._root_item(root, root.ts, root.channel, e))
+                self._open_until[root.fingerprint] = (e.now + CLAIM_CACHE_SECONDS, e.key)
+        optional += [self._high_water(through, now) for through, now in marks.values() if self._raises_mark(through)]
+        self._transact_best_effort(required, optional)
+        for through, _ in marks.values():
             self._mark_at_least(through)  # ours, or a higher one that refused it
+
+    def _root_item(self, root: Incident, ts: str, channel: str, e: Ending) -> Item:
+        return {"Update": {
+            "TableName": self._table, "Key": self._key(f"fp#{root.fingerprint}"),
+            "UpdateExpression": "SET ts = :ts, channel = :c, shown_count = :shown, shown_at = :now, #root = :root",
+            "ConditionExpression": "#owner = :key",
+            "ExpressionAttributeNames": {"#owner": "owner", "#root": "root"},
+            "ExpressionAttributeValues": {":root": _s(root.root or "{}"), ":ts": _s(ts), ":c": _s(channel),
+                                          ":shown": _n(root.shown_count), ":now": _n(e.now), ":key": _s(e.key)}}}
 
     # -- Web API incidents ------------------------------------------------------------------------------------
     def add_repeat(self, fingerprint: str, shard: str, first: str, last: str, events: int, now: float) -> Repeat:

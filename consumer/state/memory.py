@@ -15,6 +15,7 @@ from consumer.state import (
     DigestContents,
     DigestLine,
     Ended,
+    Ending,
     Incident,
     Repeat,
     Verdict,
@@ -124,6 +125,10 @@ class MemoryState:
         if root is not None and held is not None and held.incident is not None:
             held.incident = replace(held.incident, channel=root.channel, ts=root.ts, shown_count=root.shown_count,
                                     shown_at=now, root=root.root)
+
+    def end_all(self, endings: Sequence[Ending]) -> None:
+        for e in endings:
+            self.end(e.key, e.owner, e.now, e.through, refused=e.refused, release=e.release, root=e.root)
 
     def _raise_high_water(self, through: str) -> None:
         shard = through.rsplit("/", 3)[0]
