@@ -364,7 +364,8 @@ def _traverse(self: Any, node: Any) -> Any:
             for i, child in enumerate(children):
                 if pre is not None:
                     pre(node, i)
-                if _node_type(type(child)):
+                is_node = _is_node.get(type(child))
+                if is_node or (is_node is None and _node_type(type(child))):
                     walk(child, i)
         kind = type(node)
         key = _dispatch.get((owner, kind), _dispatch)
@@ -386,20 +387,23 @@ _original_overlapping = validators.OverlappingPathsValidator.check_for_overlappi
 
 def _check_for_overlapping_paths(self: Any, node: Any) -> Any:
     """moto checks the paths under every node of the tree, children first (O(nodes x actions)). A tree whose
-    paths have no overlap at its root has none in any part: then that one check; else moto's, node by node (the
-    same error, naming the same paths)."""
-    clean = self.__dict__.get("_cali_clean")
-    if clean is None:
-        root = node
-        while root.parent is not None:
-            root = root.parent
-        try:
-            _original_overlapping(self, root)
-            clean = True
-        except Exception:  # moto raises it again below, at the node it would have raised it at
-            clean = False
-        self.__dict__["_cali_clean"] = clean
-    return node if clean else _original_overlapping(self, node)
+    paths have no overlap at its root has none in any part: then that one check, without a walk; else moto's,
+    node by node (the same error, naming the same paths)."""
+    return node if self.__dict__.get("_cali_clean") else _original_overlapping(self, node)
+
+
+def _traverse_overlapping(self: Any, root: Any) -> Any:
+    try:
+        _original_overlapping(self, root)
+    except Exception:  # moto raises it again in the walk, at the node it would have raised it at
+        return _traverse(self, root)
+    self.__dict__["_cali_clean"] = True
+    return root
+
+
+def _traverse_action_counts(self: Any, root: Any) -> Any:
+    """The clause count is checked at the root only (``_verify_action_counts``): no walk to get there."""
+    return self.verify_action_counts(root) if isinstance(root, ast_nodes.UpdateExpression) else root
 
 
 PATCHES: tuple[tuple[Any, str, Any], ...] = (
@@ -421,8 +425,11 @@ PATCHES: tuple[tuple[Any, str, Any], ...] = (
     (validators, "deepcopy", _copy_tree),
     (ast_nodes.DepthFirstTraverser, "traverse", _traverse),
     (validators.OverlappingPathsValidator, "check_for_overlapping_paths", _check_for_overlapping_paths),
+    (validators.OverlappingPathsValidator, "traverse", _traverse_overlapping),
+    (validators.ActionCountValidator, "traverse", _traverse_action_counts),
 )
-_ORIGINALS = tuple((owner, name, vars(owner)[name]) for owner, name, _ in PATCHES)  # moto as it comes
+_INHERITED = object()  # a patch that shadows a method the class inherits
+_ORIGINALS = tuple((owner, name, vars(owner).get(name, _INHERITED)) for owner, name, _ in PATCHES)  # moto as it comes
 
 
 def apply(retention_seconds: float = DEFAULT_RETENTION_SECONDS) -> None:
@@ -435,4 +442,8 @@ def apply(retention_seconds: float = DEFAULT_RETENTION_SECONDS) -> None:
 def restore() -> None:
     """moto as it comes (the tests compare the patched moto with it)."""
     for owner, name, original in _ORIGINALS:
-        setattr(owner, name, original)
+        if original is _INHERITED:
+            if name in vars(owner):
+                delattr(owner, name)
+        else:
+            setattr(owner, name, original)
