@@ -150,6 +150,8 @@ class _Known:
     last_seen: float
     dirty_at: float | None = None  # counts of ours may not be shown yet; try to update the root from then on
     sampled: set[str] = field(default_factory=set)
+    unsampled: list[Alert] = field(default_factory=list)  # repeats seen while the root's post was in flight (no ts
+    # yet): thread samples once the root is known
 
 
 class Alerter:
@@ -432,7 +434,7 @@ class Alerter:
         threaded = self._threaded(sender)
         if threaded is not None:
             self._maybe_update(fp, known, threaded, now)
-            self._post_samples(fp, group, known, repeat.incident, threaded, now)
+            self._post_samples(fp, group.alerts, known, repeat.incident, threaded, now)
         return _Group()
 
     def _threaded(self, sender: Sender) -> ThreadedSender | None:
@@ -445,6 +447,8 @@ class Alerter:
         if incident is None or not incident.open:
             known.dirty_at = None
             return
+        if known.unsampled and incident.ts is not None:
+            self._post_samples(fp, [], known, incident, sender, now)
         if not claimed:  # shown already, or updated within the interval: look again when it has passed
             known.dirty_at = None if incident.shown_count >= incident.count else \
                 incident.shown_at + self._update_interval
@@ -465,11 +469,17 @@ class Alerter:
             log.error("slack %s refused an update (%s)", sender.name, exc)
             self.stats.notes["update_refused"] += 1
 
-    def _post_samples(self, fp: str, group: _Group, known: _Known, incident: Incident, sender: ThreadedSender,
-                      now: float) -> None:
-        if incident.ts is None:
+    def _post_samples(self, fp: str, alerts: Sequence[Alert], known: _Known, incident: Incident,
+                      sender: ThreadedSender, now: float) -> None:
+        if incident.ts is None:  # the root is being posted (by another processor, or its end waits for the batch's)
+            texts = {alert.event.message for alert in known.unsampled} | known.sampled
+            for alert in alerts:
+                if len(known.unsampled) < self._samples_per_minute and alert.event.message not in texts:
+                    known.unsampled.append(alert)
+                    texts.add(alert.event.message)
             return
-        for alert in group.alerts:
+        alerts, known.unsampled = [*known.unsampled, *alerts], []
+        for alert in alerts:
             if alert.event.message in known.sampled or len(known.sampled) >= SAMPLE_MEMORY:
                 continue
             if not self._state.claim_sample(fp, now, self._samples_per_minute):

@@ -27,7 +27,7 @@ from consumer.errors import PermanentDelivery, RetryableDelivery
 from consumer.model import Level, LogEvent
 from consumer.pipeline.fingerprint import fingerprint
 from consumer.pipeline.parse import parse_line
-from consumer.state import Added, Begun, Claim, Contribution, Ending
+from consumer.state import Added, Begun, Claim, Contribution, Ending, Incident, Verdict
 from consumer.state.memory import MemoryState
 from consumer.timing import BACKOFF_MAX_SECONDS
 from tests.corpus import fluent_bit_records
@@ -881,3 +881,24 @@ def test_webhook_mode_ends_each_alert_at_once() -> None:
     rig, log = ends_rig(Mode.WEBHOOK)
     rig.batch(*(event("ERROR", service, "down") for service in ("a", "b")))
     assert log == ["begin", "post a", "end", "begin", "post b", "end"]
+
+
+def test_web_api_samples_seen_while_the_root_is_in_flight_go_out_once_it_is_known() -> None:
+    """Another processor posted the root and has not ended it yet (its batch goes on): the repeats' texts wait,
+    then go into the thread once the root's ts is in the state."""
+    rig, sender = web_api_rig()
+    first = event("ERROR", "pay", "db timeout after 30ms")
+    key = f"{SHARD}/1/0/0"
+    assert rig.state.begin(Claim(key=key, owner="other", now=rig.clock(), budget="main", slot=0, stale_after=90.0,
+                                 fingerprint=fp(first), dedup_window=300.0, incident_events=1, shard=SHARD,
+                                 through=key)).verdict is Verdict.TAKEN
+    rig.batch(*(event("ERROR", "pay", f"db timeout after {ms}ms") for ms in (40, 50, 40)))
+    assert sender.replies == [] and rig.alerter.stats.repeat_events == 3
+    rig.state.end(key, "other", rig.clock(), key, root=Incident(fp(first), 1, rig.clock(), "C0CALI", "999.000100",
+                                                                 shown_count=1, root="{}"))
+    rig.clock.advance(1.0)
+    rig.alerter.tick()
+    assert [(ts, payload["text"].split("\n")[0]) for ts, payload in sender.replies] == [
+        ("999.000100", "db timeout after 40ms"), ("999.000100", "db timeout after 50ms")]
+    rig.alerter.tick()
+    assert len(sender.replies) == 2  # once
