@@ -1,11 +1,12 @@
 """Answer the KCL's ``initialize`` at once; build the real processor on a thread meanwhile.
 
 Building the processor takes about a second (botocore and slack-sdk imports, the DynamoDB client's service model,
-``auth.test`` in Web API mode). The KCL's scheduler moves each shard consumer one state per pass, one pass a second
-(``CoordinatorConfig.shardConsumerDispatchPollIntervalMillis``, 1000 ms, not settable from the multilang
-properties in KCL 3.1.3): a child that answers ``initialize`` after the next pass delays the shard by a whole
-second, cold start and restart alike. Records come two passes after the answer (the consumer turns PROCESSING,
-then subscribes), by which time the build has normally finished; the first action after ``initialize`` waits for it.
+``auth.test`` in Web API mode). The KCL's scheduler moves each shard consumer one state per pass
+(``shardConsumerDispatchPollIntervalMillis``: the KCL's default 1000 ms, 200 ms in properties/cali.properties, set
+by CALI's launcher, kcl-launcher/): a child that answers ``initialize`` after the next pass delays the shard by a
+pass, cold start and restart alike. Records come two passes after the answer (the consumer turns PROCESSING, then
+subscribes); the first action after ``initialize`` waits for the build (with 200 ms passes the build, not the
+passes, sets when the first records are processed).
 
 Nothing is answered for work not done: ``initialize`` only hands over the shard id, and every later action runs on
 the real processor, after its own ``initialize``. A build that fails ends the child at that action (or when the
