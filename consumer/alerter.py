@@ -200,7 +200,8 @@ class Alerter:
         self._pending: dict[str, _Pending] = {}
         self._not_before: dict[str, int] = {}  # destination -> first digest index still open to additions
         self._known: dict[str, _Known] = {}
-        self._ending: list[Ending] = []  # Web API mode: alerts of this batch posted, not yet ended
+        self._ending: list[Ending] = []  # alerts (Web API mode) and digests posted, not yet ended
+        self._claimed: list[str] = []  # digests claimed together, not posted yet
         self._last: Position | None = None
         self._batch_start: Position | None = None
         self.stats = Stats()
@@ -244,9 +245,10 @@ class Alerter:
         """Send the digests whose interval closed (``force``: all of them now), update incidents. Called for
         every batch, empty ones included."""
         now = self._clock()
-        for bucket, pending in sorted(self._pending.items(), key=lambda item: item[1].index):
-            if force or now >= bucket_closes_at(pending.index, self._digest_interval) + SEAL_GRACE_SECONDS:
-                self._send_digest(bucket, pending)
+        due = [(bucket, pending) for bucket, pending in sorted(self._pending.items(), key=lambda item: item[1].index)
+               if force or now >= bucket_closes_at(pending.index, self._digest_interval) + SEAL_GRACE_SECONDS]
+        if due:
+            self._send_digests(due)
         if self._mode is Mode.WEB_API:
             self._tend_incidents(now)
 
@@ -553,27 +555,39 @@ class Alerter:
         else:
             self._hold(bucket, events)
 
-    def _send_digest(self, bucket: str, pending: _Pending) -> None:
+    def _send_digests(self, due: Sequence[tuple[str, _Pending]]) -> None:
         """One digest per destination and interval for the whole application: outside the alert budget (what
-        THROTTLE_MAX_PER_MINUTE limits is alerts), so held events wait at most an interval and a grace."""
+        THROTTLE_MAX_PER_MINUTE limits is alerts), so held events wait at most an interval and a grace. The digests
+        due now (one per destination, often) are claimed, sealed and read together, posted one by one and ended
+        together: four round trips for all of them."""
         now = self._clock()
-        key = f"digest/{bucket}"
-        begun = self._state.begin(Claim(key=key, owner=self._owner, now=now, budget=pending.destination, slot=-1,
-                                        stale_after=self._stale_after))
-        if begun.verdict is Verdict.ENDED:
-            assert begun.ended is not None
-            self._digest_ended(bucket, refused=begun.ended.refused)
-        if begun.verdict is not Verdict.TAKEN:
-            return  # BUSY: another processor sends it
-        contents = self._state.seal_digest(bucket)
-        self._not_before[pending.destination] = max(self._not_before.get(pending.destination, 0), pending.index + 1)
-        sender = self._by_name[pending.destination]
-        posted = self._deliver(render_digest(contents.lines, self._digest_interval), sender, key,
-                               since=begun.since or now, uncertain=begun.takeover)
-        self._state.end(key, self._owner, self._clock(), None, refused=posted is None)
-        if posted is not None:
-            self.stats.digests_sent += 1
-        self._digest_ended(bucket, refused=posted is None)
+        claims = [Claim(key=f"digest/{bucket}", owner=self._owner, now=now, budget=pending.destination, slot=-1,
+                        stale_after=self._stale_after) for bucket, pending in due]
+        taken = []
+        for (bucket, pending), (begun, contents) in zip(due, self._state.open_digests(claims), strict=True):
+            if begun.verdict is Verdict.ENDED:
+                assert begun.ended is not None
+                self._digest_ended(bucket, refused=begun.ended.refused)
+            elif begun.verdict is Verdict.TAKEN and contents is not None:
+                taken.append((bucket, pending, begun, contents))
+            # BUSY: another processor sends it
+        self._claimed = [f"digest/{bucket}" for bucket, _, _, _ in taken]
+        posted_digests: list[tuple[str, bool]] = []
+        for bucket, pending, begun, contents in taken:
+            key = f"digest/{bucket}"
+            self._not_before[pending.destination] = max(self._not_before.get(pending.destination, 0),
+                                                        pending.index + 1)
+            posted = self._deliver(render_digest(contents.lines, self._digest_interval),
+                                   self._by_name[pending.destination], key, since=begun.since or now,
+                                   uncertain=begun.takeover)
+            self._claimed.remove(key)
+            self._ending.append(Ending(key, self._owner, self._clock(), None, refused=posted is None))
+            posted_digests.append((bucket, posted is None))
+            if posted is not None:
+                self.stats.digests_sent += 1
+        self._end_alerts()
+        for bucket, refused in posted_digests:
+            self._digest_ended(bucket, refused=refused)
 
     def _digest_ended(self, bucket: str, *, refused: bool) -> None:
         pending = self._pending.pop(bucket)
@@ -608,7 +622,8 @@ class Alerter:
                 unknown = True
                 self.stats.uncertain += 1
             self._end_alerts()  # while Slack is in trouble, the alerts posted before it do not wait
-            self._state.keep_sending(key, self._owner, self._clock())
+            for held in (key, *self._claimed):  # (digests claimed together wait their turn)
+                self._state.keep_sending(held, self._owner, self._clock())
 
         try:
             return patiently(attempt, self._sleep, f"slack {sender.name}", on_retry, cap=self._retry_max)

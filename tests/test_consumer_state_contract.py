@@ -24,6 +24,7 @@ from consumer.state import (
     Begun,
     Claim,
     Contribution,
+    DigestContents,
     DigestLine,
     Ended,
     Ending,
@@ -63,6 +64,15 @@ def new_state(request: pytest.FixtureRequest) -> NewState:
     endpoint = request.getfixturevalue("endpoint")
     table = new_table(endpoint)
     return lambda: DynamoState(make_client(endpoint), table, LIMIT, WINDOW)
+
+
+def counting_client(endpoint: str) -> tuple[Any, list[str]]:
+    """A DynamoDB client that lists the operation of every request it sends."""
+    client = make_client(endpoint)
+    calls: list[str] = []
+    client.meta.events.register("before-send.dynamodb.*", lambda request, **_: calls.append(
+        request.headers.get("X-Amz-Target", b"").decode().rsplit(".", 1)[-1]))
+    return client, calls
 
 
 def claim(key: str, now: float, slot: int, *, owner: str = "p1", fingerprint: str | None = None,
@@ -180,6 +190,14 @@ def digest(state: AlertState, bucket: str, batch: list[Contribution], now: float
     return state.add_to_digest({bucket: batch}, now)[bucket]
 
 
+def seal(state: AlertState, bucket: str, owner: str = "sealer") -> DigestContents:
+    """Claim the digest's send, seal it and read it, as a processor does once its interval closed."""
+    [(begun, contents)] = state.open_digests([Claim(key=f"digest/{bucket}", owner=owner, now=BASE + 100,
+                                                    budget=bucket.rpartition("#")[0], slot=-1, stale_after=STALE)])
+    assert begun.verdict is Verdict.TAKEN and contents is not None
+    return contents
+
+
 def add(state: AlertState, bucket: str, first: str, through: str, lines: dict[DigestLine, int],
         now: float) -> tuple[Added, str | None]:
     """One group's contribution."""
@@ -197,10 +215,10 @@ def test_one_digest_bucket_collects_from_every_process_once(new_state: NewState)
     assert a.ended_through(SHARD) == key(2)  # a contribution ended those events as far as a re-read goes
     delivered = b.delivered(key(1))
     assert delivered is not None and delivered.bucket == "main#1"
-    contents = b.seal_digest("main#1")
+    contents = seal(b, "main#1")
     assert (contents.lines, contents.total) == ({line_a: 3, line_b: 4}, 7)
     assert add(a, "main#1", key(7), key(7), {line_a: 1}, BASE + 2) == (Added.SEALED, None)
-    assert b.seal_digest("main#1").total == 7  # sealing again reads the same
+    assert seal(b, "main#1").total == 7  # sealing again reads the same
 
 
 def test_a_batch_of_contributions_counts_each_group_once(new_state: NewState) -> None:
@@ -215,7 +233,7 @@ def test_a_batch_of_contributions_counts_each_group_once(new_state: NewState) ->
     for first, through in ((key(1), key(2)), (key(5), key(9))):
         delivered = a.delivered(first)
         assert delivered is not None and (delivered.through, delivered.bucket) == (through, "main#1")
-    assert b.seal_digest("main#1").lines == {line_a: 4, line_b: 3}  # the re-read group counted once
+    assert seal(b, "main#1").lines == {line_a: 4, line_b: 3}  # the re-read group counted once
     assert digest(b, "main#1", [*batch[2:], Contribution(key(10), key(10), {line_b: 1})], BASE + 2) == \
         [(Added.ALREADY, "main#1"), (Added.SEALED, None)]
 
@@ -226,22 +244,59 @@ def test_more_contributions_than_one_transaction_holds(new_state: NewState) -> N
     batch = [Contribution(key(i), key(i), {("ERROR", "svc", f"t{i % 7}"): 1}) for i in range(1, n + 1)]
     assert digest(state, "main#1", batch, BASE) == [(Added.ADDED, "main#1")] * n
     assert state.ended_through(SHARD) == key(n)
-    assert state.seal_digest("main#1").total == n
+    assert seal(state, "main#1").total == n
 
 
 def test_one_batch_adds_to_every_destinations_bucket_at_once(new_state: NewState) -> None:
     a, b = new_state(), new_state()
     line = ("ERROR", "svc", "boom")
     assert add(a, "ops#1", key(1), key(1), {line: 1}, BASE) == (Added.ADDED, "ops#1")
-    a.seal_digest("ops#1")  # being sent: this destination's groups go to a later bucket, the others are added
+    seal(a, "ops#1")  # being sent: this destination's groups go to a later bucket, the others are added
     assert b.add_to_digest({"main#1": [Contribution(key(2), key(3), {line: 2})],
                             "ops#1": [Contribution(key(4), key(4), {line: 1})],
                             "db#1": [Contribution(key(5), key(6), {line: 3})]}, BASE) == \
         {"main#1": [(Added.ADDED, "main#1")], "ops#1": [(Added.SEALED, None)], "db#1": [(Added.ADDED, "db#1")]}
-    assert (a.seal_digest("main#1").total, a.seal_digest("db#1").total, a.seal_digest("ops#1").total) == (2, 3, 1)
+    assert (seal(a, "main#1").total, seal(a, "db#1").total, seal(a, "ops#1").total) == (2, 3, 1)
     delivered = a.delivered(key(5))
     assert delivered is not None and (delivered.through, delivered.bucket) == (key(6), "db#1")
     assert a.delivered(key(4)) is None
+
+
+def digest_claim(bucket: str, now: float, owner: str) -> Claim:
+    return Claim(key=f"digest/{bucket}", owner=owner, now=now, budget=bucket.rpartition("#")[0], slot=-1,
+                 stale_after=STALE)
+
+
+def test_the_digests_due_together_are_claimed_sealed_and_read_together(new_state: NewState) -> None:
+    a, b = new_state(), new_state()
+    line = ("ERROR", "svc", "boom")
+    assert b.add_to_digest({f"{d}#1": [Contribution(key(i), key(i), {line: i})]
+                            for i, d in enumerate(["main", "ops", "db", "web"], start=1)}, BASE) == \
+        {f"{d}#1": [(Added.ADDED, f"{d}#1")] for d in ["main", "ops", "db", "web"]}
+    assert a.begin(digest_claim("ops#1", BASE + 2, "p1")).verdict is Verdict.TAKEN  # p1 is sending ops#1
+    assert a.begin(digest_claim("db#1", BASE + 2, "p1")).verdict is Verdict.TAKEN
+    a.end("digest/db#1", "p1", BASE + 3, None)  # and has sent db#1
+    assert a.begin(digest_claim("web#1", BASE + 2 - STALE, "p3")).verdict is Verdict.TAKEN  # p3 died sending web#1
+    opened = b.open_digests([digest_claim(f"{d}#1", BASE + 4, "p2") for d in ["main", "ops", "db", "web"]])
+    verdicts = [(begun.verdict, begun.takeover, contents.total if contents else None) for begun, contents in opened]
+    assert verdicts == [(Verdict.TAKEN, False, 1), (Verdict.BUSY, False, None), (Verdict.ENDED, False, None),
+                        (Verdict.TAKEN, True, 4)]
+    assert opened[3][0].since == BASE + 2 - STALE  # look the post up from the dead processor's claim on
+    assert add(a, "main#1", key(9), key(9), {line: 1}, BASE + 5) == (Added.SEALED, None)
+    assert add(a, "web#1", key(9), key(9), {line: 1}, BASE + 5) == (Added.SEALED, None)
+
+
+def test_the_digests_due_together_cost_three_round_trips(endpoint: str) -> None:
+    client, calls = counting_client(endpoint)
+    state = DynamoState(client, new_table(endpoint), LIMIT, WINDOW)
+    buckets = [f"d{i}#1" for i in range(6)]
+    for batch in range(3):
+        state.add_to_digest({bucket: [Contribution(key(10 * batch + i), key(10 * batch + i), {("ERROR", "a", "b"): 1})]
+                             for i, bucket in enumerate(buckets)}, BASE)
+    calls.clear()
+    opened = state.open_digests([digest_claim(bucket, BASE + 5, "p1") for bucket in buckets])
+    assert [contents.total if contents else None for _, contents in opened] == [3] * 6
+    assert calls == ["TransactWriteItems", "BatchGetItem", "BatchGetItem"]
 
 
 def test_a_re_read_finds_each_group_however_many_batches_ago(new_state: NewState) -> None:
@@ -263,7 +318,7 @@ def test_a_re_read_finds_each_group_however_many_batches_ago(new_state: NewState
         [(Added.ALREADY, "main#0"), (Added.ADDED, "main#30")]
     assert digest(a, "main#30", [Contribution(key(300), key(301), {("ERROR", "a", "x"): 1})], BASE) == \
         [(Added.ALREADY, "main#30")]  # ``a`` learns of ``b``'s part from the moved chain
-    assert b.seal_digest("main#30").total == 1
+    assert seal(b, "main#30").total == 1
 
 
 def test_a_re_read_reads_only_the_parts_it_needs(endpoint: str) -> None:
@@ -272,10 +327,7 @@ def test_a_re_read_reads_only_the_parts_it_needs(endpoint: str) -> None:
     for batch in range(30):
         first = 10 * batch
         digest(a, "main#1", [Contribution(key(first), key(first + 3), {("ERROR", "a", "x"): 1})], BASE)
-    client = make_client(endpoint)
-    calls: list[str] = []
-    client.meta.events.register("before-send.dynamodb.*", lambda request, **_: calls.append(
-        request.headers.get("X-Amz-Target", b"").decode().rsplit(".", 1)[-1]))
+    client, calls = counting_client(endpoint)
     b = DynamoState(client, table, LIMIT, WINDOW)
     assert b.delivered(key(270)) is not None  # the chain's head, then parts 29, 28 and 27
     assert calls == ["GetItem"] * 4
@@ -412,10 +464,7 @@ def test_concurrent_processes_never_exceed_the_budget(endpoint: str) -> None:
 
 
 def test_one_alert_costs_two_round_trips(endpoint: str) -> None:
-    client = make_client(endpoint)
-    calls: list[str] = []
-    client.meta.events.register("before-send.dynamodb.*", lambda request, **_: calls.append(
-        request.headers.get("X-Amz-Target", b"").decode().rsplit(".", 1)[-1]))
+    client, calls = counting_client(endpoint)
     state = DynamoState(client, new_table(endpoint), LIMIT, WINDOW)
     assert begin(state, key(1), BASE, fingerprint="fp").verdict is Verdict.TAKEN
     state.end(key(1), "p1", BASE + 1, key(1))
@@ -467,4 +516,4 @@ def test_a_digest_holds_more_distinct_lines_than_one_item(endpoint: str) -> None
                  for i in range(start, start + 300)]
         expected.update({line: 2 for c in batch for line in c.lines})
         assert {added for added, _ in digest(state, "main#1", batch, BASE)} == {Added.ADDED}
-    assert state.seal_digest("main#1").lines == expected
+    assert seal(state, "main#1").lines == expected

@@ -194,6 +194,8 @@ class AlertState(Protocol):
         in order, by bucket; ALREADY comes with the bucket they went to."""
         ...
 
-    def seal_digest(self, bucket: str) -> DigestContents:
-        """Close the bucket to new counts and read it (one round trip)."""
+    def open_digests(self, claims: Sequence[Claim]) -> list[tuple[Begun, DigestContents | None]]:
+        """Digests whose interval closed (``claims`` keyed ``digest/<bucket>``): claim the send of each, as ``begin``
+        does, and seal and read the ones taken (their contents; None for the others): a few round trips for any
+        number of them."""
         ...

@@ -666,24 +666,73 @@ class DynamoState:
                     _str(item, "prev"), _str(item, "below") or "")
         return chain.prev[pk]
 
-    def seal_digest(self, bucket: str) -> DigestContents:
-        result = self._call("update_item", TableName=self._table, Key=self._key(f"digest#{bucket}"),
-                            UpdateExpression="SET sealed = :t", ExpressionAttributeValues={":t": {"BOOL": True}},
-                            ReturnValues="ALL_NEW")
-        parts = sorted(result.get("Attributes", {}).get("parts", {}).get("SS", []))
-        lines: Counter[DigestLine] = Counter()
-        for start in range(0, len(parts), 100):  # BatchGetItem's most keys per request
-            keys: list[Item] = [self._key(pk) for pk in parts[start:start + 100]]
+    def open_digests(self, claims: Sequence[Claim]) -> list[tuple[Begun, DigestContents | None]]:
+        """One transaction claims every send and seals every bucket; a refused claim (ended, busy, or stale: taken
+        over on its own) leaves the others to retry. Then the buckets' lists of parts, then the parts: one read each."""
+        begun: dict[int, Begun] = {}
+        seal_only: list[int] = []  # taken over on their own: sealed with the others
+        waiting = list(range(len(claims)))
+        while waiting or seal_only:
+            items = [item for i in waiting for item in (self._begin_items(claims[i], take_stale=False)[2],
+                                                         self._seal(claims[i]))]
+            items += [self._seal(claims[i]) for i in seal_only]
+            try:
+                self._transact(items)
+            except _Cancelled as cancelled:
+                refused = {i: old for n, i in enumerate(waiting) if (old := cancelled.failed(2 * n)) is not None}
+                if not refused:
+                    raise ClientError({"Error": {"Code": "TransactionCanceledException",
+                                                 "Message": str(cancelled.reasons)}}, "TransactWriteItems") from None
+                for i, old in refused.items():
+                    ended = self._ended(old)
+                    if ended is not None:
+                        begun[i] = Begun(Verdict.ENDED, ended)
+                    elif claims[i].now - _num(old, "at") < claims[i].stale_after:
+                        begun[i] = Begun(Verdict.BUSY)
+                    else:
+                        begun[i] = self._take_over(claims[i], _num(old, "started", _num(old, "at")))
+                        if begun[i].verdict is Verdict.TAKEN:
+                            seal_only.append(i)
+                waiting = [i for i in waiting if i not in refused]
+                continue
+            begun.update({i: Begun(Verdict.TAKEN) for i in waiting})
+            waiting, seal_only = [], []
+        taken = [i for i in range(len(claims)) if begun[i].verdict is Verdict.TAKEN]
+        contents = self._read_digests([_bucket(claims[i]) for i in taken])
+        return [(begun[i], contents.get(_bucket(claims[i])) if i in taken else None) for i in range(len(claims))]
+
+    def _seal(self, claim: Claim) -> Item:
+        return {"Update": {"TableName": self._table, "Key": self._key(f"digest#{_bucket(claim)}"),
+                           "UpdateExpression": "SET sealed = :t", "ExpressionAttributeValues": {":t": {"BOOL": True}}}}
+
+    def _read_digests(self, buckets: Sequence[str]) -> dict[str, DigestContents]:
+        """Sealed buckets' contents: their lists of parts, then the parts (BatchGetItem, 100 keys a request)."""
+        parts: dict[str, set[str]] = {}
+        for item in self._batch_get([f"digest#{bucket}" for bucket in buckets], "pk, #parts", {"#parts": "parts"}):
+            parts[_str(item, "pk") or ""] = set(item.get("parts", {}).get("SS", []))
+        lines: dict[str, Counter[DigestLine]] = {bucket: Counter() for bucket in buckets}
+        wanted = sorted({pk for bucket in buckets for pk in parts.get(f"digest#{bucket}", set())})
+        for item in self._batch_get(wanted, "#l", {"#l": "lines"}):
+            for of, level, service, template, count in json.loads(_str(item, "lines") or "[]"):
+                if of in lines:  # (a part lists the lines of every bucket it went into)
+                    lines[of][(str(level), str(service), str(template))] += int(count)
+        return {bucket: DigestContents(dict(counted)) for bucket, counted in lines.items()}
+
+    def _batch_get(self, pks: Sequence[str], projection: str, names: Mapping[str, str]) -> list[Item]:
+        found: list[Item] = []
+        for start in range(0, len(pks), 100):  # BatchGetItem's most keys per request
+            keys: list[Item] = [self._key(pk) for pk in pks[start:start + 100]]
             while keys:
                 answer = self._call("batch_get_item", RequestItems={self._table: {
-                    "Keys": keys, "ConsistentRead": True, "ProjectionExpression": "#l",
-                    "ExpressionAttributeNames": {"#l": "lines"}}})
-                for item in answer.get("Responses", {}).get(self._table, []):
-                    for of, level, service, template, count in json.loads(_str(item, "lines") or "[]"):
-                        if of == bucket:
-                            lines[(str(level), str(service), str(template))] += int(count)
+                    "Keys": keys, "ConsistentRead": True, "ProjectionExpression": projection,
+                    "ExpressionAttributeNames": dict(names)}})
+                found += answer.get("Responses", {}).get(self._table, [])
                 keys = answer.get("UnprocessedKeys", {}).get(self._table, {}).get("Keys", [])
-        return DigestContents(dict(lines))
+        return found
+
+
+def _bucket(claim: Claim) -> str:
+    return claim.key.removeprefix("digest/")
 
 
 def _noop(table: str, index: int) -> Item:

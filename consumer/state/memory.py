@@ -193,7 +193,11 @@ class MemoryState:
         self._raise_high_water(contribution.through)
         return Added.ADDED, bucket
 
-    def seal_digest(self, bucket: str) -> DigestContents:
+    def open_digests(self, claims: Sequence[Claim]) -> list[tuple[Begun, DigestContents | None]]:
+        return [(begun, self._seal(claim.key.removeprefix("digest/")) if begun.verdict is Verdict.TAKEN else None)
+                for claim in claims for begun in [self.begin(claim)]]
+
+    def _seal(self, bucket: str) -> DigestContents:
         counts, _ = self._digests.get(bucket, (Counter(), True))
         self._digests[bucket] = (counts, True)
         return DigestContents(dict(counts))
