@@ -290,6 +290,8 @@ def test_the_digests_due_together_cost_three_round_trips(endpoint: str) -> None:
     client, calls = counting_client(endpoint)
     state = DynamoState(client, new_table(endpoint), LIMIT, WINDOW)
     buckets = [f"d{i}#1" for i in range(6)]
+    assert state.open_digests([digest_claim(f"e{i}#1", BASE, "p1") for i in range(60)])[59][0].verdict is \
+        Verdict.TAKEN  # more than one transaction holds: several
     for batch in range(3):
         state.add_to_digest({bucket: [Contribution(key(10 * batch + i), key(10 * batch + i), {("ERROR", "a", "b"): 1})]
                              for i, bucket in enumerate(buckets)}, BASE)

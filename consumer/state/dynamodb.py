@@ -57,6 +57,7 @@ log = logging.getLogger("cali.state")
 
 DELIVERED_TTL_SECONDS = 7 * 24 * 3600
 INCIDENT_TTL_SECONDS = 30 * 24 * 3600
+DIGESTS_PER_TRANSACTION = 50  # a claim and a seal each: a transaction holds 100 items
 CLAIM_CACHE_SECONDS = 10.0  # how long a fingerprint learned "open" stays believed (its owner may release it)
 FOREVER = 1e12
 FAILED = "ConditionalCheckFailed"
@@ -667,6 +668,11 @@ class DynamoState:
         return chain.prev[pk]
 
     def open_digests(self, claims: Sequence[Claim]) -> list[tuple[Begun, DigestContents | None]]:
+        step = DIGESTS_PER_TRANSACTION
+        return [opened for start in range(0, len(claims), step)
+                for opened in self._open_digests(claims[start:start + step])]
+
+    def _open_digests(self, claims: Sequence[Claim]) -> list[tuple[Begun, DigestContents | None]]:
         """One transaction claims every send and seals every bucket; a refused claim (ended, busy, or stale: taken
         over on its own) leaves the others to retry. Then the buckets' lists of parts, then the parts: one read each."""
         begun: dict[int, Begun] = {}
