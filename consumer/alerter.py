@@ -152,6 +152,7 @@ class _Known:
     sampled: set[str] = field(default_factory=set)
     unsampled: list[Alert] = field(default_factory=list)  # repeats seen while the root's post was in flight (no ts
     # yet): thread samples once the root is known
+    samples_spent: int | None = None  # the minute whose thread samples are all taken (no claim asked again in it)
 
 
 class Alerter:
@@ -481,10 +482,12 @@ class Alerter:
                     texts.add(alert.event.message)
             return
         alerts, known.unsampled = [*known.unsampled, *alerts], []
+        minute = int(now // 60)
         for alert in alerts:
             if alert.event.message in known.sampled or len(known.sampled) >= SAMPLE_MEMORY:
                 continue
-            if not self._state.claim_sample(fp, now, self._samples_per_minute):
+            if known.samples_spent == minute or not self._state.claim_sample(fp, now, self._samples_per_minute):
+                known.samples_spent = minute
                 return
             known.sampled.add(alert.event.message)
             try:  # a sample is a courtesy, not an outcome: one attempt

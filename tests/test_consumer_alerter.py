@@ -749,6 +749,34 @@ def test_web_api_distinct_texts_go_into_the_thread_bounded_per_minute() -> None:
     assert len(sender.replies) == 4  # a new minute; the text already sampled is not posted again
 
 
+class SampleClaimsState(MemoryState):
+    """A real MemoryState that counts ``claim_sample`` calls (each one a round trip in DynamoState)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(limit)
+        self.sample_claims = 0
+
+    def claim_sample(self, fingerprint: str, now: float, per_minute: int) -> bool:
+        self.sample_claims += 1
+        return super().claim_sample(fingerprint, now, per_minute)
+
+
+def test_web_api_a_minute_whose_samples_are_taken_asks_no_more_claims() -> None:
+    rig, sender = web_api_rig()
+    state = SampleClaimsState(5)
+    rig.alerter = Alerter(levels=frozenset({"ERROR", "WARN"}), state=state, senders={Level.ERROR: sender},
+                          display_tz=SEOUL, clock=rig.clock, sleep=rig.sleep, mode=Mode.WEB_API)
+    rig.batch(event("ERROR", "pay", "db timeout after 30ms"))
+    rig.batch(*(event("ERROR", "pay", f"db timeout after {ms}ms") for ms in range(100, 110)))
+    assert (len(sender.replies), state.sample_claims) == (3, 4)  # the fourth claim was refused: the minute is full
+    for batch in range(5):  # more new texts within the minute: no claim asked
+        rig.batch(event("ERROR", "pay", f"db timeout after {200 + batch}ms"))
+    assert (len(sender.replies), state.sample_claims) == (3, 4)
+    rig.clock.advance(60.0)
+    rig.batch(event("ERROR", "pay", "db timeout after 300ms"))
+    assert (len(sender.replies), state.sample_claims) == (4, 5)
+
+
 def test_web_api_quiet_after_the_resolve_time_then_a_new_incident() -> None:
     rig, sender = web_api_rig()
     rig.batch(event("ERROR", "pay", "db timeout after 30ms"))
