@@ -236,7 +236,7 @@ class Alerter:
         over: dict[str, list[_Group]] = {}  # destination -> its groups for the digest; all added in one round trip
         for (fp, silence), group in groups.items():
             self._handle(fp, group, silence, over)
-        self._end_alerts()
+        self._end_posted()
         if over:
             self._to_digest(over)
         if records:
@@ -383,7 +383,7 @@ class Alerter:
         return _Group()
 
     def _end(self, ending: Ending) -> None:
-        """Web API mode: the ends of a batch's alerts wait for its end (``_end_alerts``: one round trip for all),
+        """Web API mode: the ends of a batch's alerts wait for its end (``_end_posted``: one round trip for all),
         so that an alert's post does not wait for the one before it to end. Until then a crash leaves their send
         claims, which a re-read takes over once stale and looks up in Slack (no duplicate). Webhook mode, where
         nothing can be looked up, ends each alert at once."""
@@ -393,7 +393,7 @@ class Alerter:
             self._state.end(ending.key, ending.owner, ending.now, ending.through, refused=ending.refused,
                             release=ending.release, root=ending.root)
 
-    def _end_alerts(self) -> None:
+    def _end_posted(self) -> None:
         if self._ending:
             ending, self._ending = self._ending, []
             self._state.end_all(ending)
@@ -588,7 +588,7 @@ class Alerter:
             posted_digests.append((bucket, posted is None))
             if posted is not None:
                 self.stats.digests_sent += 1
-        self._end_alerts()
+        self._end_posted()
         for bucket, refused in posted_digests:
             self._digest_ended(bucket, refused=refused)
 
@@ -624,7 +624,7 @@ class Alerter:
             if isinstance(problem, RetryableDelivery) and problem.uncertain:
                 unknown = True
                 self.stats.uncertain += 1
-            self._end_alerts()  # while Slack is in trouble, the alerts posted before it do not wait
+            self._end_posted()  # while Slack is in trouble, the messages posted before it do not wait
             for held in (key, *self._claimed):  # (digests claimed together wait their turn)
                 self._state.keep_sending(held, self._owner, self._clock())
 

@@ -348,9 +348,14 @@ class DynamoState:
             "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}}
         # a digest has no fingerprint: a condition that always holds keeps the indices of the reasons fixed
         fingerprint = self._fingerprint_item(claim, retake=take_stale) if claim.fingerprint else _noop(table, 1)
+        return [slot, fingerprint, self._send_claim(claim, take_stale=take_stale, started=started)]
+
+    def _send_claim(self, claim: Claim, *, take_stale: bool, started: float | None = None) -> Item:
+        """The send record, claimed ``sending`` (refused when another live processor holds it, or it ended)."""
+        table, now = self._table, claim.now
         taking = "(#status = :sending AND (#owner = :owner OR #at < :stale))" if take_stale else \
             "(#status = :sending AND #owner = :owner)"
-        send = {"Put": {
+        return {"Put": {
             "TableName": table, "Item": {**self._key(f"sent#{claim.key}"), "status": _s("sending"),
                                          "owner": _s(claim.owner), "at": _n(now),
                                          "started": _n(now if started is None else started),
@@ -361,7 +366,6 @@ class DynamoState:
             "ExpressionAttributeValues": {":sending": _s("sending"), ":owner": _s(claim.owner),
                                           **({":stale": _n(now - claim.stale_after)} if take_stale else {})},
             "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}}
-        return [slot, fingerprint, send]
 
     def _fingerprint_item(self, claim: Claim, *, retake: bool = False) -> Item:
         """Claim the fingerprint for ``claim.key``. ``retake``: taking over a dead processor's claim of the same
@@ -679,7 +683,7 @@ class DynamoState:
         seal_only: list[int] = []  # taken over on their own: sealed with the others
         waiting = list(range(len(claims)))
         while waiting or seal_only:
-            items = [item for i in waiting for item in (self._begin_items(claims[i], take_stale=False)[2],
+            items = [item for i in waiting for item in (self._send_claim(claims[i], take_stale=False),
                                                          self._seal(claims[i]))]
             items += [self._seal(claims[i]) for i in seal_only]
             try:
