@@ -35,43 +35,30 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from consumer.decision import Mode, Reason, bucket_closes_at, decide, digest_bucket
+from consumer.deliver import Sender, threaded
 from consumer.deliver.slack import Posted
-from consumer.errors import DeliveryError, PermanentDelivery, RetryableDelivery
+from consumer.errors import PermanentDelivery, RetryableDelivery
+from consumer.incidents import SAMPLES_PER_MINUTE, Incidents, Touch, Upkeep, candidates
 from consumer.model import Alert, Dropped, Level, LogEvent, Position, RecordRef, position
 from consumer.pipeline.decode import decode
 from consumer.pipeline.fingerprint import fingerprint, template
 from consumer.pipeline.parse import parse_line
-from consumer.pipeline.render import incident_payload, render_alert, render_digest, render_sample
+from consumer.pipeline.render import incident_payload, render_alert, render_digest
 from consumer.retry import patiently
 from consumer.routes import Routes, route_for
 from consumer.silence.apply import Silencer
 from consumer.slack_status import SlackStatus
-from consumer.state import Added, AlertState, Begun, Claim, Contribution, Ending, Incident, Verdict
-from consumer.timing import BACKOFF_MAX_SECONDS, BUSY_POLL_SECONDS, SEND_STALE_SECONDS
+from consumer.state import Added, AlertState, Begun, Claim, Contribution, Ending, Incident, Repeated, Verdict
+from consumer.timing import BACKOFF_MAX_SECONDS, BUSY_POLL_SECONDS, SEND_STALE_SECONDS, UPKEEP_GAP_SECONDS
 
 log = logging.getLogger("cali.alerter")
 
 SEAL_GRACE_SECONDS = 1.0  # a closed interval's digest waits this long for contributions in flight
-SAMPLES_PER_MINUTE = 3
-SAMPLE_MEMORY = 50  # message texts remembered per incident, not to post the same sample twice
 DRAIN_SECONDS = 30.0
-
-
-class Sender(Protocol):
-    name: str
-
-    def post(self, payload: Mapping[str, Any], *, key: str = "", since: float = 0.0,
-             uncertain: bool = False) -> Posted: ...
-
-
-class ThreadedSender(Sender, Protocol):
-    def update(self, posted: Posted, payload: Mapping[str, Any]) -> None: ...
-
-    def reply(self, posted: Posted, payload: Mapping[str, Any], *, key: str = "") -> None: ...
 
 
 @dataclass(frozen=True)
@@ -143,18 +130,6 @@ class _Pending:
     events: int = 0
 
 
-@dataclass
-class _Known:
-    """An incident this processor took part in (Web API mode)."""
-
-    last_seen: float
-    dirty_at: float | None = None  # counts of ours may not be shown yet; try to update the root from then on
-    sampled: set[str] = field(default_factory=set)
-    unsampled: list[Alert] = field(default_factory=list)  # repeats seen while the root's post was in flight (no ts
-    # yet): thread samples once the root is known
-    samples_spent: int | None = None  # the minute whose thread samples are all taken (no claim asked again in it)
-
-
 class Alerter:
     def __init__(
         self,
@@ -176,6 +151,8 @@ class Alerter:
         samples_per_minute: int = SAMPLES_PER_MINUTE,
         routes: Routes | None = None,
         silencer: Silencer | None = None,
+        background_upkeep: bool = False,
+        upkeep_gap: float = UPKEEP_GAP_SECONDS,
     ) -> None:
         self._levels = levels
         self._keep = frozenset(Level(x) for x in levels if x in Level.__members__)
@@ -194,19 +171,21 @@ class Alerter:
         self._stale_after = send_stale_after
         self._retry_max = retry_max
         self._mode = mode
-        self._update_interval = update_interval
-        self._resolve_after = resolve_after
-        self._samples_per_minute = samples_per_minute
         self._high_water: dict[str, tuple[int, int, int] | None] = {}
         self._pending: dict[str, _Pending] = {}
         self._not_before: dict[str, int] = {}  # destination -> first digest index still open to additions
-        self._known: dict[str, _Known] = {}
         self._ending: list[Ending] = []  # alerts (Web API mode) and digests posted, not yet ended
         self._claimed: list[str] = []  # digests claimed together, not posted yet
         self._last: Position | None = None
         self._batch_start: Position | None = None
         self.stats = Stats()
         self.slack = SlackStatus(since=clock())  # the heartbeat's Slack state (consumer/slack_status.py)
+        incidents = Incidents(state=state, senders=[s for s in map(threaded, self._by_name.values()) if s],
+                              counts=self.stats, display_tz=display_tz, clock=clock, sleep=sleep, retry_max=retry_max,
+                              update_interval=update_interval, resolve_after=resolve_after,
+                              samples_per_minute=samples_per_minute, pace=lambda: self.upkeep.pace())
+        self.upkeep = Upkeep(incidents, self.stats, background=background_upkeep,
+                             gap=upkeep_gap)  # Web API incidents' upkeep (consumer/incidents.py)
 
     # -- what the KCL adapter sees ------------------------------------------------------------------------------
     @property
@@ -234,8 +213,12 @@ class Alerter:
             for alert in self._alerts_in(record):
                 groups.setdefault(self._group_key(alert.event), _Group()).alerts.append(alert)
         over: dict[str, list[_Group]] = {}  # destination -> its groups for the digest; all added in one round trip
-        for (fp, silence), group in groups.items():
-            self._handle(fp, group, silence, over)
+        waiting = [(fp, self._not_yet_delivered(group), silence) for (fp, silence), group in groups.items()]
+        while waiting:
+            repeats: list[tuple[str, _Group, Sender]] = []  # counted together (two round trips)
+            for fp, group, silence in waiting:
+                self._handle(fp, group, silence, over, repeats)
+            waiting = [(fp, rest, None) for fp, rest in self._count_repeats(repeats)]
         self._end_posted()
         if over:
             self._to_digest(over)
@@ -251,7 +234,11 @@ class Alerter:
         if due:
             self._send_digests(due)
         if self._mode is Mode.WEB_API:
-            self._tend_incidents(now)
+            self.upkeep.tend()
+
+    def close(self) -> None:
+        """The processor stops: the incidents' upkeep ends after its step in hand (nothing of it is an outcome)."""
+        self.upkeep.close()
 
     def drain(self, deadline_seconds: float = DRAIN_SECONDS) -> None:
         """At shard end: send every held digest now, over budget if need be, so nothing stays behind SHARD_END."""
@@ -301,8 +288,8 @@ class Alerter:
         holding = self._silencer.holding(event)
         return (fp if ended is None else f"{fp}~{ended.id}"), (holding.id if holding is not None else None)
 
-    def _handle(self, fp: str, group: _Group, silence: str | None, over: dict[str, list[_Group]]) -> None:
-        group = self._not_yet_delivered(group)
+    def _handle(self, fp: str, group: _Group, silence: str | None, over: dict[str, list[_Group]],
+                repeats: list[tuple[str, _Group, Sender]]) -> None:
         while group.alerts:
             sender = self._sender(group.first.event)
             view = self._state.view(sender.name, fp, self._clock(), group.first.ref.key)
@@ -311,7 +298,8 @@ class Alerter:
                 assert decision.slot is not None
                 group = self._alert(fp, group, sender, decision.slot)
             elif decision.reason is Reason.REPEAT and self._mode is Mode.WEB_API:
-                group = self._repeat(fp, group, sender)
+                repeats.append((fp, group, sender))
+                return
             elif decision.reason is Reason.SILENCED:
                 assert silence is not None and self._silencer is not None
                 self._count(decision.reason, group.count)
@@ -376,7 +364,7 @@ class Alerter:
         if web_api:
             root = Incident(fp, group.count, now, posted.channel, posted.ts, shown_count=group.count,
                             root=json.dumps(base))
-            self._known[fp] = _Known(last_seen=now, sampled={group.first.event.message})
+            self.upkeep.touch(fp, Touch(now, opened=group.first.event.message))
         self._end(Ending(key, self._owner, self._clock(), through, root=root))
         self.stats.alerts_sent += 1
         self.stats.alerted_events += group.count
@@ -419,101 +407,30 @@ class Alerter:
         return alert.event.timestamp or datetime.fromtimestamp(now, UTC)
 
     # -- Web API incidents ----------------------------------------------------------------------------------------
-    def _repeat(self, fp: str, group: _Group, sender: Sender) -> _Group:
+    def _count_repeats(self, repeats: Sequence[tuple[str, _Group, Sender]]) -> list[tuple[str, _Group]]:
+        """Count the batch's repeats into their open incidents (``add_repeats``); what is left to decide again (no
+        open incident after all, or a re-read's events after those counted before)."""
+        if not repeats:
+            return []
         now = self._clock()
-        repeat = self._state.add_repeat(fp, group.first.ref.shard_id, group.first.ref.key, group.last.ref.key,
-                                        group.count, now)
-        if repeat.incident is None:
-            return group  # no open incident after all: decide again
-        known = self._known.setdefault(fp, _Known(last_seen=now))
-        known.last_seen = max(known.last_seen, now)
-        known.dirty_at = known.dirty_at or now  # (after a re-read too: the processor that counted them may be dead)
-        if repeat.counted_through is not None:  # a re-read: some were counted before
-            rest = group.after(repeat.counted_through)
-            self.stats.already_delivered += group.count - rest.count
-            return rest
-        self._count(Reason.REPEAT, group.count)
-        self.stats.repeat_events += group.count
-        threaded = self._threaded(sender)
-        if threaded is not None:
-            self._maybe_update(fp, known, threaded, now)
-            self._post_samples(fp, group.alerts, known, repeat.incident, threaded, now)
-        return _Group()
-
-    def _threaded(self, sender: Sender) -> ThreadedSender | None:
-        return sender if hasattr(sender, "update") and hasattr(sender, "reply") else None  # type: ignore[return-value]
-
-    def _maybe_update(self, fp: str, known: _Known, sender: ThreadedSender, now: float) -> None:
-        if known.dirty_at is None or now < known.dirty_at:
-            return
-        claimed, incident = self._state.claim_update(fp, now, self._update_interval)
-        if incident is None or not incident.open:
-            known.dirty_at = None
-            return
-        if known.unsampled and incident.ts is not None:
-            self._post_samples(fp, [], known, incident, sender, now)
-        if not claimed:  # shown already, or updated within the interval: look again when it has passed
-            known.dirty_at = None if incident.shown_count >= incident.count else \
-                incident.shown_at + self._update_interval
-            return
-        known.dirty_at = None
-        self._update_root(incident, sender, now, quiet=False)
-
-    def _update_root(self, incident: Incident, sender: ThreadedSender, now: float, *, quiet: bool) -> None:
-        if incident.ts is None or incident.root is None:
-            return
-        payload = incident_payload(json.loads(incident.root), incident.count,
-                                   datetime.fromtimestamp(incident.last_seen, UTC), self._tz, quiet=quiet)
-        try:
-            patiently(lambda: sender.update(Posted(incident.channel, incident.ts), payload), self._sleep,
-                      f"slack {sender.name} update", cap=self._retry_max)
-            self.stats.updates_sent += 1
-        except PermanentDelivery as exc:
-            log.error("slack %s refused an update (%s)", sender.name, exc)
-            self.stats.notes["update_refused"] += 1
-
-    def _post_samples(self, fp: str, alerts: Sequence[Alert], known: _Known, incident: Incident,
-                      sender: ThreadedSender, now: float) -> None:
-        if incident.ts is None:  # the root is being posted (by another processor, or its end waits for the batch's)
-            texts = {alert.event.message for alert in known.unsampled} | known.sampled
-            for alert in alerts:
-                if len(known.unsampled) < self._samples_per_minute and alert.event.message not in texts:
-                    known.unsampled.append(alert)
-                    texts.add(alert.event.message)
-            return
-        alerts, known.unsampled = [*known.unsampled, *alerts], []
-        minute = int(now // 60)
-        for alert in alerts:
-            if alert.event.message in known.sampled or len(known.sampled) >= SAMPLE_MEMORY:
-                continue
-            if known.samples_spent == minute or not self._state.claim_sample(fp, now, self._samples_per_minute):
-                known.samples_spent = minute
-                return
-            known.sampled.add(alert.event.message)
-            try:  # a sample is a courtesy, not an outcome: one attempt
-                sender.reply(Posted(incident.channel, incident.ts), render_sample(alert, self._tz),
-                             key=alert.ref.key)
-                self.stats.samples_sent += 1
-            except DeliveryError as exc:
-                log.info("a thread sample was not posted (%s)", exc)
-                self.stats.notes["sample_not_posted"] += 1
-
-    def _tend_incidents(self, now: float) -> None:
-        for fp, known in list(self._known.items()):
-            sender = self._threaded(next(iter(self._by_name.values())))  # the root's channel is in the incident
-            if sender is None:
-                return
-            self._maybe_update(fp, known, sender, now)
-            if now - known.last_seen < self._resolve_after:
-                continue
-            claimed, incident = self._state.claim_quiet(fp, now, self._resolve_after)
-            if claimed and incident is not None:
-                self._update_root(incident, sender, now, quiet=True)
-                del self._known[fp]
-            elif incident is not None and incident.open and incident.last_seen > known.last_seen:
-                known.last_seen = incident.last_seen  # someone saw more meanwhile
+        counted = self._state.add_repeats([Repeated(fp, g.first.ref.shard_id, g.first.ref.key, g.last.ref.key,
+                                                    g.count) for fp, g, _ in repeats], now)
+        again = []
+        for (fp, group, sender), repeat in zip(repeats, counted, strict=True):
+            if repeat.incident is None:
+                again.append((fp, group))  # no open incident after all
+            elif repeat.counted_through is not None:  # a re-read: some were counted before
+                self.upkeep.touch(fp, Touch(now, repeated=True))
+                rest = group.after(repeat.counted_through)
+                self.stats.already_delivered += group.count - rest.count
+                if rest.alerts:
+                    again.append((fp, rest))
             else:
-                del self._known[fp]
+                self._count(Reason.REPEAT, group.count)
+                self.stats.repeat_events += group.count
+                self.upkeep.touch(fp, Touch(now, repeated=True, incident=repeat.incident, sender=threaded(sender),
+                                            alerts=candidates(group.alerts)))
+        return again
 
     # -- digests --------------------------------------------------------------------------------------------------
     def _to_digest(self, over: Mapping[str, list[_Group]]) -> None:

@@ -15,9 +15,10 @@ import botocore.session
 from botocore.config import Config
 
 from consumer import logs, timing
-from consumer.alerter import Alerter, Sender
+from consumer.alerter import Alerter
 from consumer.config import Settings
 from consumer.decision import Mode
+from consumer.deliver import Sender
 from consumer.deliver.slack import SlackWebhook
 from consumer.deliver.webapi import SlackWebApi
 from consumer.errors import ConfigError
@@ -77,7 +78,7 @@ def build_processor(settings: Settings) -> AlertRecordProcessor:
                        resolve_after=settings.resolve_after_seconds, send_stale_after=settings.send_stale_seconds,
                        retry_max=settings.slack_retry_max_seconds,
                        owner=f"{settings.worker_id}/{shard_id}/{os.getpid()}", routes=settings.routes,
-                       silencer=silencer)
+                       silencer=silencer, background_upkeep=mode is Mode.WEB_API)
 
     return AlertRecordProcessor(make_alerter, clock=time.monotonic,
                                 checkpoint_interval=settings.checkpoint_interval_seconds,

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -750,15 +752,15 @@ def test_web_api_distinct_texts_go_into_the_thread_bounded_per_minute() -> None:
 
 
 class SampleClaimsState(MemoryState):
-    """A real MemoryState that counts ``claim_sample`` calls (each one a round trip in DynamoState)."""
+    """A real MemoryState that counts ``claim_samples`` calls (each one a round trip in DynamoState)."""
 
     def __init__(self, limit: int) -> None:
         super().__init__(limit)
         self.sample_claims = 0
 
-    def claim_sample(self, fingerprint: str, now: float, per_minute: int) -> bool:
+    def claim_samples(self, fingerprint: str, now: float, per_minute: int, wanted: int) -> int:
         self.sample_claims += 1
-        return super().claim_sample(fingerprint, now, per_minute)
+        return super().claim_samples(fingerprint, now, per_minute, wanted)
 
 
 def test_web_api_a_minute_whose_samples_are_taken_asks_no_more_claims() -> None:
@@ -768,13 +770,15 @@ def test_web_api_a_minute_whose_samples_are_taken_asks_no_more_claims() -> None:
                           display_tz=SEOUL, clock=rig.clock, sleep=rig.sleep, mode=Mode.WEB_API)
     rig.batch(event("ERROR", "pay", "db timeout after 30ms"))
     rig.batch(*(event("ERROR", "pay", f"db timeout after {ms}ms") for ms in range(100, 110)))
-    assert (len(sender.replies), state.sample_claims) == (3, 4)  # the fourth claim was refused: the minute is full
+    assert (len(sender.replies), state.sample_claims) == (3, 1)  # the batch's three texts: one claim
+    rig.batch(event("ERROR", "pay", "db timeout after 199ms"))
+    assert (len(sender.replies), state.sample_claims) == (3, 2)  # refused: the minute is full
     for batch in range(5):  # more new texts within the minute: no claim asked
         rig.batch(event("ERROR", "pay", f"db timeout after {200 + batch}ms"))
-    assert (len(sender.replies), state.sample_claims) == (3, 4)
+    assert (len(sender.replies), state.sample_claims) == (3, 2)
     rig.clock.advance(60.0)
     rig.batch(event("ERROR", "pay", "db timeout after 300ms"))
-    assert (len(sender.replies), state.sample_claims) == (4, 5)
+    assert (len(sender.replies), state.sample_claims) == (4, 3)
 
 
 def test_web_api_quiet_after_the_resolve_time_then_a_new_incident() -> None:
@@ -930,3 +934,142 @@ def test_web_api_samples_seen_while_the_root_is_in_flight_go_out_once_it_is_know
         ("999.000100", "db timeout after 40ms"), ("999.000100", "db timeout after 50ms")]
     rig.alerter.tick()
     assert len(sender.replies) == 2  # once
+
+
+# -- Web API mode: the incidents' upkeep on its worker thread (a real thread; waits are on conditions) ------------
+WAIT = 10.0  # seconds a condition may take on a busy machine; a passing run does not wait for it
+
+
+class GatedSender(ThreadedSender):
+    """Root updates wait for ``gate`` (a Slack that answers updates slowly)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = threading.Event()
+        self.updating = threading.Event()
+
+    def update(self, posted: Posted, payload: Mapping[str, Any]) -> None:
+        self.updating.set()
+        assert self.gate.wait(WAIT)
+        super().update(posted, payload)
+
+
+class CountingState(MemoryState):
+    """A real MemoryState that counts the upkeep's claims (each one a round trip in DynamoState) and can fail one."""
+
+    def __init__(self) -> None:
+        super().__init__(5)
+        self.update_claims = 0
+        self.fail_next_claim: Exception | None = None
+
+    def claim_update(self, fingerprint: str, now: float, interval: float) -> tuple[bool, Incident | None]:
+        self.update_claims += 1
+        if self.fail_next_claim is not None:
+            problem, self.fail_next_claim = self.fail_next_claim, None
+            raise problem
+        return super().claim_update(fingerprint, now, interval)
+
+
+def background_rig(sender: ThreadedSender, gap: float = 0.0) -> tuple[Rig, CountingState]:
+    rig = Rig({Level.ERROR: sender})
+    state = CountingState()
+    rig.state = state
+    rig.alerter = Alerter(levels=frozenset({"ERROR", "WARN"}), state=state, senders={Level.ERROR: sender},
+                          display_tz=SEOUL, clock=rig.clock, sleep=rig.sleep, mode=Mode.WEB_API,
+                          update_interval=10.0, background_upkeep=True, upkeep_gap=gap)
+    return rig, state
+
+
+def pay(ms: int) -> dict[str, Any]:
+    return event("ERROR", "pay", f"db timeout after {ms}ms")
+
+
+def test_background_upkeep_updates_roots_and_posts_samples() -> None:
+    sender = ThreadedSender()
+    rig, _ = background_rig(sender)
+    rig.batch(pay(30))
+    rig.batch(*(pay(ms) for ms in range(100, 110)))
+    assert rig.alerter.upkeep.idle(WAIT)
+    assert [payload["text"].split("\n")[0] for _, payload in sender.replies] == [
+        "db timeout after 100ms", "db timeout after 101ms", "db timeout after 102ms"]
+    rig.clock.advance(10.0)
+    rig.alerter.tick()
+    assert rig.alerter.upkeep.idle(WAIT)
+    assert [payload["text"].split("\n")[0] for _, payload in sender.updates] == [
+        "[ERROR] pay: db timeout after 30ms (x11)"]
+    assert ended(rig) == alert_events(rig) == 11
+
+
+def test_a_slow_update_does_not_hold_the_batches_and_their_notes_merge() -> None:
+    sender = GatedSender()
+    rig, state = background_rig(sender)
+    rig.batch(pay(30))
+    rig.clock.advance(10.0)
+    rig.batch(pay(31))
+    assert sender.updating.wait(WAIT)  # the worker is in the update, held by Slack
+    for ms in range(40, 60):  # twenty more batches go through meanwhile
+        rig.batch(pay(ms))
+    assert rig.alerter.stats.repeat_events == 21 and sender.updates == []
+    claims = state.update_claims
+    sender.gate.set()
+    assert rig.alerter.upkeep.idle(WAIT)
+    assert state.update_claims - claims <= 1  # the twenty notes were one by the time the worker looked
+    assert len(sender.updates) == 1
+
+
+def test_an_upkeep_failure_is_one_line_and_counted_and_the_worker_goes_on(caplog: pytest.LogCaptureFixture) -> None:
+    sender = ThreadedSender()
+    rig, state = background_rig(sender)
+    rig.batch(pay(30))
+    rig.clock.advance(10.0)
+    state.fail_next_claim = RuntimeError("the state table gave up")
+    rig.batch(pay(31))
+    assert rig.alerter.upkeep.idle(WAIT)
+    assert rig.alerter.stats.notes["upkeep_failed"] == 1
+    failures = [r.getMessage() for r in caplog.records if r.name == "cali.incidents"]
+    assert failures == ["incident upkeep failed: RuntimeError: the state table gave up"]
+    rig.alerter.tick()  # the incident is still dirty: the next look updates it
+    assert rig.alerter.upkeep.idle(WAIT)
+    assert len(sender.updates) == 1
+
+
+def test_close_ends_the_worker_after_its_step_and_drops_the_rest() -> None:
+    sender = GatedSender()
+    rig, state = background_rig(sender)
+    rig.batch(pay(30))
+    rig.clock.advance(10.0)
+    rig.batch(pay(31))
+    assert sender.updating.wait(WAIT)
+    rig.batch(pay(32))  # a note waiting behind the update in hand
+    rig.alerter.close()
+    claims = state.update_claims
+    sender.gate.set()
+    worker = rig.alerter.upkeep._thread
+    assert worker is not None
+    worker.join(WAIT)
+    assert not worker.is_alive()
+    assert len(sender.updates) == 1 and state.update_claims == claims  # the step in hand finished; the note dropped
+
+
+class TimedSender(ThreadedSender):
+    """Notes the real time of each thread reply."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.at: list[float] = []
+
+    def reply(self, posted: Posted, payload: Mapping[str, Any], *, key: str = "") -> None:
+        self.at.append(time.monotonic())
+        super().reply(posted, payload, key=key)
+
+
+def test_the_worker_spaces_its_slack_calls_and_the_batches_do_not_wait_for_it() -> None:
+    sender = TimedSender()
+    rig, _ = background_rig(sender, gap=0.3)
+    rig.batch(pay(30))
+    started = time.monotonic()
+    rig.batch(*(pay(ms) for ms in range(100, 110)))  # three thread samples to post
+    assert time.monotonic() - started < 0.3  # the batch did not wait for them
+    assert rig.alerter.upkeep.idle(WAIT)
+    assert len(sender.at) == 3
+    assert min(b - a for a, b in zip(sender.at, sender.at[1:], strict=False)) >= 0.29

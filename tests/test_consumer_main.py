@@ -63,7 +63,9 @@ def alerter_of(env: dict[str, str]) -> Alerter:
 def test_every_setting_reaches_its_object_in_webhook_mode() -> None:
     alerter = alerter_of(environment())
     assert (alerter._levels, alerter._dedup_window, alerter._digest_interval) == ({"ERROR"}, 123.0, 45.0)
-    assert (alerter._mode, alerter._update_interval, alerter._resolve_after) == (Mode.WEBHOOK, 3.5, 77.0)
+    incidents: Any = alerter.upkeep._incidents
+    assert (alerter._mode, incidents._update_interval, incidents._resolve_after) == (Mode.WEBHOOK, 3.5, 77.0)
+    assert alerter.upkeep._background is False  # (webhook mode has no incidents)
     assert (alerter._stale_after, alerter._retry_max) == (33.0, 4.5)
     assert str(alerter._tz) == "Europe/Paris"
     assert alerter._owner.startswith("wired-worker/shardId-000000000003/")
@@ -85,7 +87,7 @@ def test_every_setting_reaches_its_object_in_webhook_mode() -> None:
 def test_every_setting_reaches_its_object_in_web_api_mode(receiver: ReceiverServer) -> None:
     alerter = alerter_of(environment(SLACK_BOT_TOKEN=TOKEN, SLACK_CHANNEL="cali-wiring",
                                      SLACK_API_URL=receiver.url + "/api/"))
-    assert alerter._mode is Mode.WEB_API
+    assert alerter._mode is Mode.WEB_API and alerter.upkeep._background is True  # off the record path
     sender, warn = alerter._senders["default"], alerter._senders["warnings"]
     assert isinstance(sender, SlackWebApi) and isinstance(warn, SlackWebApi)
     assert (sender._channel, sender._token.value, sender._calls.base_url) == (

@@ -29,6 +29,7 @@ from consumer.state import (
     Ended,
     Ending,
     Incident,
+    Repeated,
     Verdict,
 )
 from consumer.state.dynamodb import DynamoState, ensure_table
@@ -343,10 +344,11 @@ def test_a_re_read_reads_only_the_parts_it_needs(endpoint: str) -> None:
 # -- Web API incidents ----------------------------------------------------------------------------------------------
 
 
-def open_incident(state: AlertState, count: int = 2) -> None:
-    assert begin(state, key(1), BASE, fingerprint="fp", incident_events=count, through=key(2)).verdict is Verdict.TAKEN
-    state.end(key(1), "p1", BASE, key(2), root=Incident("fp", count, BASE, "C1", "1.000100", shown_count=count,
-                                                         root='{"text": "root"}'))
+def open_incident(state: AlertState, count: int = 2, fp: str = "fp", at: int = 1) -> None:
+    assert begin(state, key(at), BASE, fingerprint=fp, incident_events=count, through=key(at + 1)).verdict is \
+        Verdict.TAKEN
+    state.end(key(at), "p1", BASE, key(at + 1), root=Incident(fp, count, BASE, "C1", f"{at}.000100",
+                                                               shown_count=count, root='{"text": "root"}'))
 
 
 def test_repeats_count_into_the_open_incident_once(new_state: NewState) -> None:
@@ -363,6 +365,22 @@ def test_repeats_count_into_the_open_incident_once(new_state: NewState) -> None:
                                "shardId-000000000008/1/0/0", 1, BASE + 2)
     assert other_shard.incident is not None and other_shard.incident.count == 6
     assert a.add_repeat("nope", SHARD, key(9), key(9), 1, BASE).incident is None  # no open incident
+
+
+def test_a_batch_s_repeats_count_together_each_as_alone(new_state: NewState) -> None:
+    a, b = new_state(), new_state()
+    open_incident(a, fp="fp1", at=1)
+    open_incident(a, fp="fp2", at=11)
+    open_incident(a, fp="fp3", at=21)
+    assert b.add_repeat("fp2", SHARD, key(30), key(31), 2, BASE + 1).counted_through is None  # counted before
+    repeats = [Repeated("fp1", SHARD, key(30), key(32), 3), Repeated("fp2", SHARD, key(30), key(33), 4),
+               Repeated("nope", SHARD, key(34), key(34), 1), Repeated("fp3", SHARD, key(35), key(35), 1)]
+    counted = b.add_repeats(repeats, BASE + 2)  # a re-read's overlap and a closed incident amid counted ones
+    assert [(r.incident and (r.incident.fingerprint, r.incident.count, r.incident.ts), r.counted_through)
+            for r in counted] == [(("fp1", 5, "1.000100"), None), (("fp2", 4, "11.000100"), key(31)),
+                                  (None, None), (("fp3", 3, "21.000100"), None)]
+    assert b.add_repeats([Repeated("fp1", SHARD, key(36), key(36), 1), Repeated("fp3", SHARD, key(36), key(36), 1)],
+                         BASE + 3)[1].incident == a.add_repeat("fp3", SHARD, key(35), key(35), 1, BASE + 3).incident
 
 
 def test_updates_are_coalesced_per_interval(new_state: NewState) -> None:
@@ -424,9 +442,11 @@ def test_a_batch_s_alerts_end_together_as_each_would_alone(new_state: NewState) 
 def test_thread_samples_are_bounded_per_minute(new_state: NewState) -> None:
     a, b = new_state(), new_state()
     open_incident(a)
-    assert [a.claim_sample("fp", BASE + 1, 3), b.claim_sample("fp", BASE + 2, 3), a.claim_sample("fp", BASE + 3, 3),
-            b.claim_sample("fp", BASE + 4, 3)] == [True, True, True, False]
-    assert a.claim_sample("fp", BASE + 60, 3) is True  # the next minute
+    assert [a.claim_samples("fp", BASE + 1, 3, 1), b.claim_samples("fp", BASE + 2, 3, 1),
+            a.claim_samples("fp", BASE + 3, 3, 1), b.claim_samples("fp", BASE + 4, 3, 1)] == [1, 1, 1, 0]
+    assert [a.claim_samples("fp", BASE + 60, 3, 2), b.claim_samples("fp", BASE + 61, 3, 2),
+            a.claim_samples("fp", BASE + 62, 3, 1)] == [2, 1, 0]  # the next minute; several in one claim
+    assert a.claim_samples("gone", BASE + 63, 3, 1) == 0  # no incident
 
 
 # -- what only DynamoDB has -------------------------------------------------------------------------------------
@@ -488,6 +508,23 @@ def test_one_alert_costs_two_round_trips(endpoint: str) -> None:
     assert add(state, "main#1", key(55), key(55), {("ERROR", "a", "b"): 1}, BASE) == (Added.ADDED, "main#1")
     assert calls == ["TransactWriteItems"] * 3
     assert state.ended_through(SHARD) == key(60)
+
+
+def test_a_batch_s_repeats_cost_two_round_trips(endpoint: str) -> None:
+    client, calls = counting_client(endpoint)
+    state = DynamoState(client, new_table(endpoint), 1000, WINDOW)
+    for n in range(1, 8):
+        open_incident(state, fp=f"fp{n}", at=10 * n)
+    calls.clear()
+    counted = state.add_repeats([Repeated(f"fp{n}", SHARD, key(100 + n), key(100 + n), 1) for n in range(1, 8)],
+                                BASE + 1)
+    assert [r.incident and r.incident.count for r in counted] == [3] * 7
+    assert calls == ["TransactWriteItems", "BatchGetItem"]
+    calls.clear()  # one refused: once more without it
+    counted = state.add_repeats([Repeated(f"fp{n}", SHARD, key(100 + n), key(100 + n), 1) for n in (1, 2)] +
+                                [Repeated("fp3", SHARD, key(200), key(200), 1)], BASE + 2)
+    assert [r.counted_through for r in counted] == [key(101), key(102), None]
+    assert calls == ["TransactWriteItems", "TransactWriteItems", "BatchGetItem"]
 
 
 def test_the_ends_of_a_batch_s_alerts_cost_one_round_trip(endpoint: str) -> None:

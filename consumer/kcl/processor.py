@@ -83,6 +83,8 @@ class AlertRecordProcessor(processor.RecordProcessorBase):  # type: ignore[misc]
 
     @_exit_on_failure
     def lease_lost(self, lease_lost_input: Any) -> None:
+        if self.alerter is not None:
+            self.alerter.close()
         if self._health_dir is not None:
             health.remove_heartbeat(self._health_dir, self.shard_id)
         if self._shutting_down:  # a worker's own shutdown ends with leaseLost after shutdownRequested (KCL 3.1.3)
@@ -97,6 +99,7 @@ class AlertRecordProcessor(processor.RecordProcessorBase):  # type: ignore[misc]
     def shard_ended(self, shard_ended_input: Any) -> None:
         alerter = self._require_alerter()
         alerter.drain()
+        alerter.close()
         log.info("shard %s ended; checkpointing at SHARD_END", self.shard_id)
         checkpoint(shard_ended_input.checkpointer, None)
         self._log_stats()
@@ -104,6 +107,7 @@ class AlertRecordProcessor(processor.RecordProcessorBase):  # type: ignore[misc]
     @_exit_on_failure
     def shutdown_requested(self, shutdown_requested_input: Any) -> None:
         self._shutting_down = True
+        self._require_alerter().close()
         # No Slack call here: events held in a digest stay in the shared state, and whoever re-reads them (or any
         # other contributor) sends it. Checkpoint only what ended.
         safe = self._require_alerter().safe_through

@@ -19,9 +19,10 @@ What is kept:
 One alert costs two sequential round trips: ``begin`` (budget slot + fingerprint + send claim, one transaction)
 and ``end`` (send record + incident root + high-water mark, one transaction); in Web API mode the ends of a batch's
 alerts go together after their posts (``end_all``: one transaction for up to ``ENDS_PER_TRANSACTION`` of them), so
-an alert costs one round trip before its post and a share of one after. The over-budget groups of one batch
-cost one, every destination's: ``add_to_digest`` (the part + each bucket's list of parts + the shard's chain of parts +
-high-water mark), whatever the number of groups.
+an alert costs one round trip before its post and a share of one after. A batch's repeats into open incidents
+cost two, whatever their number (``add_repeats``: one transaction, then one read of the incidents). The over-budget
+groups of one batch cost one, every destination's: ``add_to_digest`` (the part + each bucket's list of parts + the
+shard's chain of parts + high-water mark), whatever the number of groups.
 """
 
 from __future__ import annotations
@@ -108,6 +109,17 @@ class Incident:
 
 
 @dataclass(frozen=True)
+class Repeated:
+    """Web API: events of one shard (``first``..``last``) to count into the fingerprint's open incident."""
+
+    fingerprint: str
+    shard: str
+    first: str
+    last: str
+    events: int
+
+
+@dataclass(frozen=True)
 class Repeat:
     incident: Incident | None  # None: no open incident (decide again)
     counted_through: str | None = None  # some events were counted before (a re-read): those up to here
@@ -173,6 +185,11 @@ class AlertState(Protocol):
         """Web API: count ``events`` (``first``..``last`` of one shard) into the open incident (one round trip)."""
         ...
 
+    def add_repeats(self, repeats: Sequence[Repeated], now: float) -> list[Repeat]:
+        """``add_repeat`` of each (a batch's, one per fingerprint), in order: two round trips for any number of them
+        (one for one)."""
+        ...
+
     def claim_update(self, fingerprint: str, now: float, interval: float) -> tuple[bool, Incident | None]:
         """Web API: the right to update the root now (none in the last ``interval``, new counts exist). Refused:
         the incident as it is (None if gone), so the caller knows whether its counts are shown already."""
@@ -183,8 +200,9 @@ class AlertState(Protocol):
         Refused: the incident as it is (None if gone)."""
         ...
 
-    def claim_sample(self, fingerprint: str, now: float, per_minute: int) -> bool:
-        """Web API: one of the incident's thread samples for this minute."""
+    def claim_samples(self, fingerprint: str, now: float, per_minute: int, wanted: int) -> int:
+        """Web API: up to ``wanted`` of the incident's ``per_minute`` thread samples for this minute, in one round
+        trip: how many were granted (0 once the minute's are taken)."""
         ...
 
     def add_to_digest(self, contributions: Mapping[str, Sequence[Contribution]],

@@ -49,6 +49,7 @@ from consumer.state import (
     Ending,
     Incident,
     Repeat,
+    Repeated,
     Verdict,
     View,
 )
@@ -57,6 +58,7 @@ log = logging.getLogger("cali.state")
 
 DELIVERED_TTL_SECONDS = 7 * 24 * 3600
 INCIDENT_TTL_SECONDS = 30 * 24 * 3600
+REPEATS_PER_TRANSACTION = 100  # one item each
 DIGESTS_PER_TRANSACTION = 50  # a claim and a seal each: a transaction holds 100 items
 CLAIM_CACHE_SECONDS = 10.0  # how long a fingerprint learned "open" stays believed (its owner may release it)
 FOREVER = 1e12
@@ -182,16 +184,16 @@ class DynamoState:
     def _call(self, name: str, **kwargs: Any) -> Any:
         return patiently(lambda: getattr(self._client, name)(**kwargs), self._sleep, f"state table {name}")
 
-    def _conditional(self, name: str, **kwargs: Any) -> Item | None:
-        """A conditional write: its result, or None with ``self._old`` = the item as it was (ALL_OLD)."""
+    def _conditional(self, name: str, **kwargs: Any) -> tuple[Item | None, Item]:
+        """A conditional write: (its result, {}), or (None, the item as it was: ALL_OLD). (Returned, not kept: the
+        incidents' upkeep calls from a thread of its own.)"""
         try:
-            return dict(self._call(name, ReturnValuesOnConditionCheckFailure="ALL_OLD", **kwargs))
+            return dict(self._call(name, ReturnValuesOnConditionCheckFailure="ALL_OLD", **kwargs)), {}
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
                 raise
             response: dict[str, Any] = dict(exc.response)
-            self._old: Item = dict(response.get("Item", {}))
-            return None
+            return None, dict(response.get("Item", {}))
 
     def _transact(self, items: list[Item]) -> None:
         try:
@@ -472,29 +474,70 @@ class DynamoState:
 
     # -- Web API incidents ------------------------------------------------------------------------------------
     def add_repeat(self, fingerprint: str, shard: str, first: str, last: str, events: int, now: float) -> Repeat:
-        result = self._conditional(
-            "update_item", TableName=self._table, Key=self._key(f"fp#{fingerprint}"),
-            UpdateExpression="ADD #count :n SET last_seen = :now, #th = :last",
-            ConditionExpression="#state = :open AND (attribute_not_exists(#th) OR #th < :first)",
-            ExpressionAttributeNames={"#count": "count", "#state": "state", "#th": f"th_{shard}"},
-            ExpressionAttributeValues={":n": _n(events), ":now": _n(now), ":open": _s("open"),
-                                       ":first": _s(sortable(first)), ":last": _s(sortable(last))},
-            ReturnValues="ALL_NEW")
-        if result is not None:
-            self._open_until[fingerprint] = (now + CLAIM_CACHE_SECONDS, _str(result["Attributes"], "owner") or "")
-            return Repeat(_incident(fingerprint, result["Attributes"]))
-        old = self._old
-        if _str(old, "state") != "open":
-            self._open_until.pop(fingerprint, None)
-            return Repeat(None)
-        counted = _str(old, f"th_{shard}")
-        return Repeat(_incident(fingerprint, old), counted_through=unsortable(shard, counted) if counted else None)
+        repeated = Repeated(fingerprint, shard, first, last, events)
+        result, old = self._conditional("update_item", ReturnValues="ALL_NEW", **self._repeat_update(repeated, now))
+        if result is None:
+            return self._not_counted(repeated, old)
+        return self._counted(fingerprint, result["Attributes"], now)
 
-    def _refused(self, fingerprint: str) -> tuple[bool, Incident | None]:
-        return False, (_incident(fingerprint, self._old) if self._old else None)
+    def add_repeats(self, repeats: Sequence[Repeated], now: float) -> list[Repeat]:
+        if len(repeats) == 1 or len({r.fingerprint for r in repeats}) < len(repeats):  # (one transaction cannot
+            # write an item twice)
+            return [self.add_repeat(r.fingerprint, r.shard, r.first, r.last, r.events, now) for r in repeats]
+        results: dict[int, Repeat] = {}
+        for start in range(0, len(repeats), REPEATS_PER_TRANSACTION):
+            waiting = list(enumerate(repeats))[start:start + REPEATS_PER_TRANSACTION]
+            while waiting:
+                try:
+                    self._transact([{"Update": {**self._repeat_update(r, now),
+                                                "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}}
+                                    for _, r in waiting])
+                    break
+                except _Cancelled as cancelled:  # the refused ones are known (their items as they were); the
+                    # others were not written: once more without the refused
+                    still = []
+                    for i, (index, r) in enumerate(waiting):
+                        old = cancelled.failed(i)
+                        if old is None:
+                            still.append((index, r))
+                        else:
+                            results[index] = self._not_counted(r, old)
+                    if len(still) == len(waiting):
+                        raise ClientError({"Error": {"Code": "TransactionCanceledException",
+                                                     "Message": str(cancelled.reasons)}}, "TransactWriteItems") \
+                            from None
+                    waiting = still
+            items = {_str(item, "pk"): item for item in self._batch_get([f"fp#{r.fingerprint}" for _, r in waiting])}
+            for index, r in waiting:
+                results[index] = self._counted(r.fingerprint, items.get(f"fp#{r.fingerprint}", {}), now)
+        return [results[index] for index in range(len(repeats))]
+
+    def _repeat_update(self, r: Repeated, now: float) -> Item:
+        return {"TableName": self._table, "Key": self._key(f"fp#{r.fingerprint}"),
+                "UpdateExpression": "ADD #count :n SET last_seen = :now, #th = :last",
+                "ConditionExpression": "#state = :open AND (attribute_not_exists(#th) OR #th < :first)",
+                "ExpressionAttributeNames": {"#count": "count", "#state": "state", "#th": f"th_{r.shard}"},
+                "ExpressionAttributeValues": {":n": _n(r.events), ":now": _n(now), ":open": _s("open"),
+                                              ":first": _s(sortable(r.first)), ":last": _s(sortable(r.last))}}
+
+    def _counted(self, fingerprint: str, item: Item, now: float) -> Repeat:
+        self._open_until[fingerprint] = (now + CLAIM_CACHE_SECONDS, _str(item, "owner") or "")
+        return Repeat(_incident(fingerprint, item))
+
+    def _not_counted(self, r: Repeated, old: Item) -> Repeat:
+        if _str(old, "state") != "open":
+            self._open_until.pop(r.fingerprint, None)
+            return Repeat(None)
+        counted = _str(old, f"th_{r.shard}")
+        return Repeat(_incident(r.fingerprint, old),
+                      counted_through=unsortable(r.shard, counted) if counted else None)
+
+    @staticmethod
+    def _refused(fingerprint: str, old: Item) -> tuple[bool, Incident | None]:
+        return False, (_incident(fingerprint, old) if old else None)
 
     def claim_update(self, fingerprint: str, now: float, interval: float) -> tuple[bool, Incident | None]:
-        result = self._conditional(
+        result, old = self._conditional(
             "update_item", TableName=self._table, Key=self._key(f"fp#{fingerprint}"),
             UpdateExpression="SET shown_at = :now, shown_count = #count",
             ConditionExpression=("#state = :open AND attribute_exists(ts) AND shown_at <= :cutoff "
@@ -503,11 +546,11 @@ class DynamoState:
             ExpressionAttributeValues={":now": _n(now), ":open": _s("open"), ":cutoff": _n(now - interval)},
             ReturnValues="ALL_NEW")
         if result is None:
-            return self._refused(fingerprint)
+            return self._refused(fingerprint, old)
         return True, _incident(fingerprint, result["Attributes"])
 
     def claim_quiet(self, fingerprint: str, now: float, after: float) -> tuple[bool, Incident | None]:
-        result = self._conditional(
+        result, old = self._conditional(
             "update_item", TableName=self._table, Key=self._key(f"fp#{fingerprint}"),
             UpdateExpression="SET #state = :quiet, #until = :now, shown_count = #count, shown_at = :now",
             ConditionExpression="#state = :open AND attribute_exists(ts) AND last_seen <= :cutoff",
@@ -516,17 +559,21 @@ class DynamoState:
                                        ":cutoff": _n(now - after)},
             ReturnValues="ALL_NEW")
         if result is None:
-            return self._refused(fingerprint)
+            return self._refused(fingerprint, old)
         self._open_until.pop(fingerprint, None)
         return True, _incident(fingerprint, result["Attributes"])
 
-    def claim_sample(self, fingerprint: str, now: float, per_minute: int) -> bool:
-        return self._conditional(
+    def claim_samples(self, fingerprint: str, now: float, per_minute: int, wanted: int) -> int:
+        result, _ = self._conditional(
             "update_item", TableName=self._table, Key=self._key(f"fp#{fingerprint}"),
-            UpdateExpression="ADD #s :one",
+            UpdateExpression="ADD #s :k",
             ConditionExpression="attribute_exists(pk) AND (attribute_not_exists(#s) OR #s < :max)",
             ExpressionAttributeNames={"#s": f"s_{int(now // 60)}"},
-            ExpressionAttributeValues={":one": _n(1), ":max": _n(per_minute)}) is not None
+            ExpressionAttributeValues={":k": _n(wanted), ":max": _n(per_minute)}, ReturnValues="UPDATED_NEW")
+        if result is None:
+            return 0
+        before = int(_num(result["Attributes"], f"s_{int(now // 60)}")) - wanted
+        return max(0, min(wanted, per_minute - before))
 
     # -- digests ----------------------------------------------------------------------------------------------
     def add_to_digest(self, contributions: Mapping[str, Sequence[Contribution]],
@@ -728,14 +775,16 @@ class DynamoState:
                     lines[of][(str(level), str(service), str(template))] += int(count)
         return {bucket: DigestContents(dict(counted)) for bucket, counted in lines.items()}
 
-    def _batch_get(self, pks: Sequence[str], projection: str, names: Mapping[str, str]) -> list[Item]:
+    def _batch_get(self, pks: Sequence[str], projection: str | None = None,
+                   names: Mapping[str, str] | None = None) -> list[Item]:
         found: list[Item] = []
+        shape = {"ProjectionExpression": projection, "ExpressionAttributeNames": dict(names or {})} if projection \
+            else {}
         for start in range(0, len(pks), 100):  # BatchGetItem's most keys per request
             keys: list[Item] = [self._key(pk) for pk in pks[start:start + 100]]
             while keys:
                 answer = self._call("batch_get_item", RequestItems={self._table: {
-                    "Keys": keys, "ConsistentRead": True, "ProjectionExpression": projection,
-                    "ExpressionAttributeNames": dict(names)}})
+                    "Keys": keys, "ConsistentRead": True, **shape}})
                 found += answer.get("Responses", {}).get(self._table, [])
                 keys = answer.get("UnprocessedKeys", {}).get(self._table, {}).get("Keys", [])
         return found

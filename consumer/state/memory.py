@@ -18,6 +18,7 @@ from consumer.state import (
     Ending,
     Incident,
     Repeat,
+    Repeated,
     Verdict,
     View,
 )
@@ -148,6 +149,9 @@ class MemoryState:
                                 last_seen=max(held.incident.last_seen, now))
         return Repeat(held.incident)
 
+    def add_repeats(self, repeats: Sequence[Repeated], now: float) -> list[Repeat]:
+        return [self.add_repeat(r.fingerprint, r.shard, r.first, r.last, r.events, now) for r in repeats]
+
     def claim_update(self, fingerprint: str, now: float, interval: float) -> tuple[bool, Incident | None]:
         held = self._fingerprints.get(fingerprint)
         incident = held.incident if held is not None else None
@@ -169,13 +173,14 @@ class MemoryState:
         held.incident = replace(incident, open=False, shown_count=incident.count, shown_at=now)
         return True, held.incident
 
-    def claim_sample(self, fingerprint: str, now: float, per_minute: int) -> bool:
+    def claim_samples(self, fingerprint: str, now: float, per_minute: int, wanted: int) -> int:
         held = self._fingerprints.get(fingerprint)
         minute = int(now // 60)
         if held is None or held.samples[minute] >= per_minute:
-            return False
-        held.samples[minute] += 1
-        return True
+            return 0
+        granted = min(wanted, per_minute - held.samples[minute])
+        held.samples[minute] += wanted  # as DynamoState's ADD: the minute's count may pass the limit
+        return granted
 
     def add_to_digest(self, contributions: Mapping[str, Sequence[Contribution]],
                       now: float) -> dict[str, list[tuple[Added, str | None]]]:
