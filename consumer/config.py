@@ -25,7 +25,7 @@ from consumer.errors import ConfigError
 from consumer.model import Level
 from consumer.pipeline.levels import normalise_level
 from consumer.routes import Routes, default_only, load_routes
-from consumer.timing import BACKOFF_MAX_SECONDS, SEND_STALE_SECONDS
+from consumer.timing import BACKOFF_MAX_SECONDS, SEND_STALE_SECONDS, UPKEEP_GAP_SECONDS
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_ENV_FILE = REPO_ROOT / ".env"
@@ -67,6 +67,7 @@ class Settings:
     resolve_after_seconds: float  # Web API: an incident without repeats for this long is updated to "quiet"
     send_stale_seconds: float  # a send claim older than this belongs to a dead processor (tests shorten it)
     slack_retry_max_seconds: float  # the longest pause between attempts of one Slack post (tests shorten it)
+    upkeep_gap_seconds: float  # Web API: the pause between the incidents' upkeep's Slack calls (timing.py)
     log_level: str
     checkpoint_interval_seconds: float
     dedup_window_seconds: float
@@ -207,6 +208,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     if not retry_max > 0:
         raise ConfigError("CALI_SLACK_RETRY_MAX_SECONDS must be a number of seconds above 0, got "
                           f"{get('CALI_SLACK_RETRY_MAX_SECONDS')!r}")
+    upkeep_gap = float(number("CALI_UPKEEP_GAP_SECONDS", str(UPKEEP_GAP_SECONDS), float))
+    if not upkeep_gap >= 0:
+        raise ConfigError(f"CALI_UPKEEP_GAP_SECONDS must be 0 or more seconds, got {get('CALI_UPKEEP_GAP_SECONDS')!r}")
     timezone = get("CALI_DISPLAY_TIMEZONE", "UTC") or "UTC"
     try:
         ZoneInfo(timezone)
@@ -242,6 +246,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         resolve_after_seconds=float(number("CALI_RESOLVE_AFTER_SECONDS", "900", float)),
         send_stale_seconds=float(number("CALI_SEND_STALE_SECONDS", str(SEND_STALE_SECONDS), float)),
         slack_retry_max_seconds=retry_max,
+        upkeep_gap_seconds=upkeep_gap,
         log_level=get("LOG_LEVEL", "INFO").upper() or "INFO",
         checkpoint_interval_seconds=float(number("CALI_CHECKPOINT_INTERVAL_SECONDS", "5", float)),
         dedup_window_seconds=float(number("CALI_DEDUP_WINDOW_SECONDS", "300", float)),

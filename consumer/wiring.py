@@ -78,7 +78,8 @@ def build_processor(settings: Settings) -> AlertRecordProcessor:
                        resolve_after=settings.resolve_after_seconds, send_stale_after=settings.send_stale_seconds,
                        retry_max=settings.slack_retry_max_seconds,
                        owner=f"{settings.worker_id}/{shard_id}/{os.getpid()}", routes=settings.routes,
-                       silencer=silencer, background_upkeep=mode is Mode.WEB_API)
+                       silencer=silencer, background_upkeep=mode is Mode.WEB_API,
+                       upkeep_gap=settings.upkeep_gap_seconds)
 
     return AlertRecordProcessor(make_alerter, clock=time.monotonic,
                                 checkpoint_interval=settings.checkpoint_interval_seconds,

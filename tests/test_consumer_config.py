@@ -116,6 +116,8 @@ def test_unknown_alert_level_is_a_config_error(raw: str) -> None:
         pytest.param("CALI_DIGEST_INTERVAL_SECONDS", "1min", id="digest-interval"),
         pytest.param("CALI_SLACK_RETRY_MAX_SECONDS", "2s", id="retry-max"),
         pytest.param("CALI_SLACK_RETRY_MAX_SECONDS", "0", id="retry-max-zero"),
+        pytest.param("CALI_UPKEEP_GAP_SECONDS", "-1", id="upkeep-gap-negative"),
+        pytest.param("CALI_UPKEEP_GAP_SECONDS", "1s", id="upkeep-gap-unit"),
     ],
 )
 def test_bad_number_is_a_config_error(name: str, raw: str) -> None:

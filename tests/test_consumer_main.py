@@ -47,6 +47,7 @@ def environment(**overrides: str) -> dict[str, str]:
         "CALI_DEDUP_WINDOW_SECONDS": "123", "CALI_DIGEST_INTERVAL_SECONDS": "45",
         "CALI_UPDATE_INTERVAL_SECONDS": "3.5", "CALI_RESOLVE_AFTER_SECONDS": "77", "CALI_HEALTH_DIR": "/tmp/wired",
         "CALI_SEND_STALE_SECONDS": "33", "CALI_SLACK_RETRY_MAX_SECONDS": "4.5",
+        "CALI_UPKEEP_GAP_SECONDS": "0.25",
         "SLACK_WEBHOOK_URL": "http://127.0.0.1:9/services/main", "SLACK_WEBHOOK_URL_WARN": "http://127.0.0.1:9/w",
         "CALI_ROUTES_FILE": str(ROUTES), "CALI_SILENCE_REFRESH_SECONDS": "2.5", "LOG_LEVEL": "INFO", **overrides,
     }
@@ -65,7 +66,7 @@ def test_every_setting_reaches_its_object_in_webhook_mode() -> None:
     assert (alerter._levels, alerter._dedup_window, alerter._digest_interval) == ({"ERROR"}, 123.0, 45.0)
     incidents: Any = alerter.upkeep._incidents
     assert (alerter._mode, incidents._update_interval, incidents._resolve_after) == (Mode.WEBHOOK, 3.5, 77.0)
-    assert alerter.upkeep._background is False  # (webhook mode has no incidents)
+    assert (alerter.upkeep._background, alerter.upkeep._gap) == (False, 0.25)  # (webhook mode has no incidents)
     assert (alerter._stale_after, alerter._retry_max) == (33.0, 4.5)
     assert str(alerter._tz) == "Europe/Paris"
     assert alerter._owner.startswith("wired-worker/shardId-000000000003/")
