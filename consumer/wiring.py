@@ -67,7 +67,7 @@ def build_processor(settings: Settings) -> AlertRecordProcessor:
     state = DynamoState(dynamodb, settings.state_table, settings.throttle_max_per_minute,
                         limits={route.budget_key: route.max_per_minute for route in settings.routes.all})
     silences = SilenceStore(dynamodb, settings.silences_table, sleep=time.sleep)
-    silencer = Silencer(SilenceCache(silences, settings.silence_refresh_seconds), silences, time.time)
+    silencer = Silencer(SilenceCache(silences, settings.silence_refresh_seconds, background=True), silences, time.time)
 
     def make_alerter(shard_id: str) -> Alerter:
         logs.context.fields["shard_id"] = shard_id

@@ -83,6 +83,7 @@ def test_every_setting_reaches_its_object_in_webhook_mode() -> None:
     assert alerter._routes is not None and [r.name for r in alerter._routes.all] == ["warnings", "default"]
     silencer: Any = alerter._silencer
     assert silencer._cache._refresh == 2.5 and silencer._store._table == "wired-app-silences"
+    assert silencer._cache._background is True  # re-read off the record path
 
 
 def test_every_setting_reaches_its_object_in_web_api_mode(receiver: ReceiverServer) -> None:

@@ -4,6 +4,7 @@ moto emulator, one per session)."""
 from __future__ import annotations
 
 import json
+import threading
 import time
 import uuid
 from typing import Any
@@ -158,6 +159,40 @@ def test_cache_keeps_the_known_silences_when_the_table_is_unreachable(store: Sil
     assert cache.current() == (added,)
     cache._store = broken
     clock[0] = 5.0
+    assert cache.current() == (added,)
+
+
+class HeldStore(SilenceStore):
+    """The real store, whose re-reads after the first wait for ``gate`` (a slow table)."""
+
+    def __init__(self, emulator_url: str, table: str) -> None:
+        super().__init__(make_client(emulator_url), table)
+        self.reads = 0
+        self.gate = threading.Event()
+
+    def all(self) -> list[Silence]:
+        self.reads += 1
+        if self.reads > 1:
+            assert self.gate.wait(10.0)
+        return super().all()
+
+
+def test_a_background_cache_re_reads_while_the_record_path_goes_on(store: SilenceStore, emulator_url: str,
+                                                                   table: str) -> None:
+    held = HeldStore(emulator_url, table)
+    clock = [0.0]
+    cache = SilenceCache(held, 1.0, clock=lambda: clock[0], background=True)
+    assert cache.current() == () and held.reads == 1  # the first read at once
+    added = store.add(["level=WARN"], NOW, NOW + 60, "alice", "r")
+    clock[0] = 1.0
+    started = time.monotonic()
+    assert cache.current() == ()  # the re-read waits on the table; the known silences meanwhile
+    assert time.monotonic() - started < 1.0
+    clock[0] = 2.5
+    assert cache.current() == () and held.reads == 2  # one re-read at a time
+    held.gate.set()
+    for reread in [t for t in threading.enumerate() if t.name == "silences-reread"]:
+        reread.join(10.0)
     assert cache.current() == (added,)
 
 

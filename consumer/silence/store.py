@@ -12,6 +12,7 @@ past the mark. Shards are read in order, so nothing is skipped.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -140,28 +141,46 @@ class SilenceStore:
 
 class SilenceCache:
     """The silences a processor applies: re-read from the table every ``refresh_seconds`` (a new silence holds
-    within that time everywhere, no restart). If a re-read fails, the last known silences keep holding."""
+    within that time everywhere, no restart). If a re-read fails, the last known silences keep holding.
+
+    ``background``: the first read is made at once (a silence holds from the first batch); later re-reads run on a
+    thread of their own while the record path goes on with the silences known (a scan under load took 0.15-0.25 s,
+    every ``refresh_seconds``, on the batch's path)."""
 
     def __init__(self, store: SilenceStore, refresh_seconds: float,
-                 clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time, *,
+                 background: bool = False) -> None:
         self._store = store
         self._refresh = refresh_seconds
         self._clock = clock
         self._wall = wall
+        self._background = background
         self._silences: tuple[Silence, ...] = ()
         self._active: set[str] = set()
         self._read_at: float | None = None
+        self._reading = threading.Lock()  # one re-read at a time
 
     def current(self) -> tuple[Silence, ...]:
         now = self._clock()
         if self._read_at is None or now - self._read_at >= self._refresh:
+            first = self._read_at is None
             self._read_at = now
-            try:
-                self._silences = tuple(self._store.all())
-                active = {s.id for s in self._silences if s.active(self._wall())}
-                if active != self._active:
-                    log.info("silences in force: %s", ", ".join(sorted(active)) or "none")
-                    self._active = active
-            except (ClientError, BotoCoreError) as exc:
-                log.warning("could not re-read the silences (%s); keeping the %d known", exc, len(self._silences))
+            if self._background and not first:
+                if self._reading.acquire(blocking=False):
+                    threading.Thread(target=self._reread, name="silences-reread", daemon=True).start()
+            elif self._reading.acquire():
+                self._reread()
         return self._silences
+
+    def _reread(self) -> None:  # (holding ``_reading``)
+        try:
+            silences = tuple(self._store.all())
+            active = {s.id for s in silences if s.active(self._wall())}
+            self._silences = silences
+            if active != self._active:
+                log.info("silences in force: %s", ", ".join(sorted(active)) or "none")
+                self._active = active
+        except (ClientError, BotoCoreError) as exc:
+            log.warning("could not re-read the silences (%s); keeping the %d known", exc, len(self._silences))
+        finally:
+            self._reading.release()
