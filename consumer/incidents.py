@@ -304,8 +304,10 @@ class Upkeep:
                 tend, self._tend = self._tend, False
                 self._busy = True
             for fp, touch in notes.items():
+                if self._closed:
+                    return
                 self._step(lambda: self._incidents.apply(fp, touch))  # noqa: B023 (called at once)
-            if tend:
+            if tend and not self._closed:
                 self._step(self._incidents.tend)
 
     def _step(self, work: Callable[[], None]) -> None:
