@@ -5,8 +5,10 @@ group, ``decide`` (pure) names what happens, and the alerter carries it out:
 - ALERT: one message for the group. ``begin`` (budget slot + fingerprint + send claim, one transaction), post,
   ``end`` (one transaction). Webhook mode: an alert saying "n times". Web API mode: an incident's root message; the
   ends of the batch's alerts go together at its end (``end_all``, one transaction), not between one post and the next.
-- REPEAT: webhook mode: into the digest; Web API mode: counted into the open incident (its root is updated in
-  place at most once per ``update_interval``; new message texts go into its thread, bounded per minute).
+- REPEAT: webhook mode: into the digest; Web API mode: counted into the open incident, the batch's repeats all
+  together (``add_repeats``: two round trips). Showing them is the incidents' upkeep (``consumer.incidents``, on a
+  worker thread): the root updated in place at most once per ``update_interval``, new message texts in its thread
+  (bounded per minute), "quiet since ..." after ``resolve_after``.
 - OVER_BUDGET: into the application-wide digest of the destination's current interval (one per interval for the
   whole application, sent by whichever processor gets to it first once the interval closed; the budget limits
   alerts, not this one message per interval). The batch's groups for every destination are added at its end,
