@@ -187,7 +187,7 @@ class AlertState(Protocol):
 
     def add_repeats(self, repeats: Sequence[Repeated], now: float) -> list[Repeat]:
         """``add_repeat`` of each (a batch's, one per fingerprint), in order: two round trips for any number of them
-        (one for one)."""
+        (one for one). A counted one's incident comes without its ``root`` (``claim_update`` gives it)."""
         ...
 
     def claim_update(self, fingerprint: str, now: float, interval: float) -> tuple[bool, Incident | None]:

@@ -59,6 +59,9 @@ log = logging.getLogger("cali.state")
 DELIVERED_TTL_SECONDS = 7 * 24 * 3600
 INCIDENT_TTL_SECONDS = 30 * 24 * 3600
 REPEATS_PER_TRANSACTION = 100  # one item each
+INCIDENT_SHOWN = "pk, #c, last_seen, channel, ts, shown_count, shown_at, #s, #o"  # an incident without its root
+# (the rendering, for updates: ``claim_update`` returns it) nor its per-shard and per-minute counters
+INCIDENT_SHOWN_NAMES = {"#c": "count", "#s": "state", "#o": "owner"}
 DIGESTS_PER_TRANSACTION = 50  # a claim and a seal each: a transaction holds 100 items
 CLAIM_CACHE_SECONDS = 10.0  # how long a fingerprint learned "open" stays believed (its owner may release it)
 FOREVER = 1e12
@@ -507,7 +510,8 @@ class DynamoState:
                                                      "Message": str(cancelled.reasons)}}, "TransactWriteItems") \
                             from None
                     waiting = still
-            items = {_str(item, "pk"): item for item in self._batch_get([f"fp#{r.fingerprint}" for _, r in waiting])}
+            items = {_str(item, "pk"): item for item in self._batch_get(
+                [f"fp#{r.fingerprint}" for _, r in waiting], INCIDENT_SHOWN, INCIDENT_SHOWN_NAMES)}
             for index, r in waiting:
                 results[index] = self._counted(r.fingerprint, items.get(f"fp#{r.fingerprint}", {}), now)
         return [results[index] for index in range(len(repeats))]

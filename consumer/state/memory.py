@@ -150,7 +150,9 @@ class MemoryState:
         return Repeat(held.incident)
 
     def add_repeats(self, repeats: Sequence[Repeated], now: float) -> list[Repeat]:
-        return [self.add_repeat(r.fingerprint, r.shard, r.first, r.last, r.events, now) for r in repeats]
+        counted = [self.add_repeat(r.fingerprint, r.shard, r.first, r.last, r.events, now) for r in repeats]
+        return [replace(c, incident=replace(c.incident, root=None)) if c.incident and c.counted_through is None
+                else c for c in counted]  # (as DynamoState: a counted one's incident without its root)
 
     def claim_update(self, fingerprint: str, now: float, interval: float) -> tuple[bool, Incident | None]:
         held = self._fingerprints.get(fingerprint)
