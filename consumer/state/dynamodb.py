@@ -779,16 +779,14 @@ class DynamoState:
                     lines[of][(str(level), str(service), str(template))] += int(count)
         return {bucket: DigestContents(dict(counted)) for bucket, counted in lines.items()}
 
-    def _batch_get(self, pks: Sequence[str], projection: str | None = None,
-                   names: Mapping[str, str] | None = None) -> list[Item]:
+    def _batch_get(self, pks: Sequence[str], projection: str, names: Mapping[str, str]) -> list[Item]:
         found: list[Item] = []
-        shape = {"ProjectionExpression": projection, "ExpressionAttributeNames": dict(names or {})} if projection \
-            else {}
         for start in range(0, len(pks), 100):  # BatchGetItem's most keys per request
             keys: list[Item] = [self._key(pk) for pk in pks[start:start + 100]]
             while keys:
                 answer = self._call("batch_get_item", RequestItems={self._table: {
-                    "Keys": keys, "ConsistentRead": True, **shape}})
+                    "Keys": keys, "ConsistentRead": True, "ProjectionExpression": projection,
+                    "ExpressionAttributeNames": dict(names)}})
                 found += answer.get("Responses", {}).get(self._table, [])
                 keys = answer.get("UnprocessedKeys", {}).get(self._table, {}).get("Keys", [])
         return found
