@@ -984,6 +984,17 @@ def pay(ms: int) -> dict[str, Any]:
     return event("ERROR", "pay", f"db timeout after {ms}ms")
 
 
+def held_in_update() -> tuple[Rig, CountingState, GatedSender]:
+    """A root posted, a repeat 10 s later: the worker is in the root's update, held by Slack."""
+    sender = GatedSender()
+    rig, state = background_rig(sender)
+    rig.batch(pay(30))
+    rig.clock.advance(10.0)
+    rig.batch(pay(31))
+    assert sender.updating.wait(WAIT)
+    return rig, state, sender
+
+
 def test_background_upkeep_updates_roots_and_posts_samples() -> None:
     sender = ThreadedSender()
     rig, _ = background_rig(sender)
@@ -1001,12 +1012,7 @@ def test_background_upkeep_updates_roots_and_posts_samples() -> None:
 
 
 def test_a_slow_update_does_not_hold_the_batches_and_their_notes_merge() -> None:
-    sender = GatedSender()
-    rig, state = background_rig(sender)
-    rig.batch(pay(30))
-    rig.clock.advance(10.0)
-    rig.batch(pay(31))
-    assert sender.updating.wait(WAIT)  # the worker is in the update, held by Slack
+    rig, state, sender = held_in_update()
     for ms in range(40, 60):  # twenty more batches go through meanwhile
         rig.batch(pay(ms))
     assert rig.alerter.stats.repeat_events == 21 and sender.updates == []
@@ -1034,12 +1040,7 @@ def test_an_upkeep_failure_is_one_line_and_counted_and_the_worker_goes_on(caplog
 
 
 def test_close_ends_the_worker_after_its_step_and_drops_the_rest() -> None:
-    sender = GatedSender()
-    rig, state = background_rig(sender)
-    rig.batch(pay(30))
-    rig.clock.advance(10.0)
-    rig.batch(pay(31))
-    assert sender.updating.wait(WAIT)
+    rig, state, sender = held_in_update()
     rig.batch(pay(32))  # a note waiting behind the update in hand
     rig.alerter.close()
     claims = state.update_claims
