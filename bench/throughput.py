@@ -17,13 +17,16 @@
    amazon-kclpy's own decoding of the daemon's JSON lines costs for them.
 
 Run: ``python -m bench.throughput [--records 100000] [--skip-live] [--profile-records 100000 (0: none)]
-[--mode webhook|webapi] [--digest-interval 1]``.
+[--mode webhook|webapi] [--digest-interval 1] [--rounds 1]``. With ``--rounds N`` the two catch-ups run one after
+the other N times on the same pre-loaded records (each round a fresh application for each), and the ratio reported
+is the median of the rounds' ratios: a single ratio varies by about +-0.1 from run to run on this machine.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import statistics
 import sys
 import time
 from collections import Counter
@@ -159,9 +162,9 @@ class CatchUp:
         return None if any(e is None for e in ends) else max(e for e in ends if e is not None) - self.first
 
 
-def catch_up(stack: Stack, load: Preloaded, kind: str, timeout: float) -> CatchUp:
-    app = f"{stack.settings.stream_name}-{kind}"
-    mark_file = stack.run_dir / f"marks-{kind}.jsonl"
+def catch_up(stack: Stack, load: Preloaded, kind: str, timeout: float, round_: int = 1) -> CatchUp:
+    app = f"{stack.settings.stream_name}-{kind}" + (f"-{round_}" if round_ > 1 else "")
+    mark_file = stack.run_dir / f"marks-{kind}-{round_}.jsonl"
     stack.env.update({"CALI_APP_NAME": app, MARK_FILE_ENV: str(mark_file)})
     stack.create_resources()  # seeds the new application's lease table (TRIM_HORIZON) and its -state table
     dynamodb = stack.client("dynamodb")
@@ -375,14 +378,17 @@ def report(load: Preloaded, runs: dict[str, CatchUp]) -> None:
             print(f"{kind} {shard} at the end: records {stats.get('records')}, alerts sent {stats.get('alerts_sent')}, "
                   f"digests sent {stats.get('digests_sent')}, events held in the digest {stats.get('held')}")
     if {"noop", "cali"} <= runs.keys():
-        noop, cali = runs["noop"], runs["cali"]
-        ratio = (cali.records / cali.processed_seconds) / (noop.records / noop.processed_seconds)
-        print(f"\nCALI / no-op (records processed per second, both shards): {ratio:.2f}")
+        print(f"\nCALI / no-op (records processed per second, both shards): {ratio(runs):.2f}")
+
+
+def ratio(runs: Mapping[str, CatchUp]) -> float:
+    noop, cali = runs["noop"], runs["cali"]
+    return (cali.records / cali.processed_seconds) / (noop.records / noop.processed_seconds)
 
 
 def run(records: int = 100_000, error_ratio: float = 0.1, seed: int = 7, live: bool = True,
         profile_records: int = 100_000, profile_batch: int = 10_000, top: int = 25, mode: str = "webhook",
-        digest_interval: float = 1.0) -> Summary:
+        digest_interval: float = 1.0, rounds: int = 1) -> Summary:
     summary: Summary = []
     if live:
         say(f"{mode} mode, digest interval {digest_interval:g} s")
@@ -394,22 +400,34 @@ def run(records: int = 100_000, error_ratio: float = 0.1, seed: int = 7, live: b
             stack.start_receiver()
             say(f"pre-loading {records} records")
             load = preload(stack, records, error_ratio, seed)
-            runs = {}
-            for kind in PROCESSORS:
-                say(f"catch-up with the {kind} processor")
-                runs[kind] = catch_up(stack, load, kind, timeout=max(300.0, records / 100))
-            report(load, runs)
+            rounds_run: list[dict[str, CatchUp]] = []
+            for round_ in range(1, rounds + 1):  # paired runs on the same records: a round's two see the same
+                # machine, and the median of the rounds' ratios is steadier than one ratio (+-0.1 from run to run)
+                runs = {}
+                for kind in PROCESSORS:
+                    say(f"catch-up with the {kind} processor" + (f" (round {round_} of {rounds})" if rounds > 1
+                                                                   else ""))
+                    runs[kind] = catch_up(stack, load, kind, timeout=max(300.0, records / 100), round_=round_)
+                report(load, runs)
+                rounds_run.append(runs)
+            ratios = [ratio(r) for r in rounds_run]
+            if rounds > 1:
+                print(f"\nCALI / no-op per round: {', '.join(f'{x:.2f}' for x in ratios)}; "
+                      f"median {statistics.median(ratios):.2f}")
             dynamo = None
             if profile_records:
                 say("profiling the per-record path with DynamoState")
                 dynamo = profile_dynamo(stack, min(profile_records, 30_000), profile_batch, error_ratio, seed, top)
-        for kind, r in runs.items():
-            per_shard = ", ".join(f"{s.rate:,.0f}" for _, s in sorted(r.shards.items()))
-            summary.append((f"catch-up {kind}: records/s both shards (per shard)",
-                            f"{r.records / r.processed_seconds:,.0f} ({per_shard})"))
-        noop, cali = runs["noop"], runs["cali"]
-        ratio = (cali.records / cali.processed_seconds) / (noop.records / noop.processed_seconds)
-        summary.append(("catch-up CALI / no-op", f"{ratio:.2f}"))
+        each = f", median of {rounds} rounds (each round's)" if rounds > 1 else " (per shard)"
+        for kind in PROCESSORS:
+            rates = [r[kind].records / r[kind].processed_seconds for r in rounds_run]
+            detail = [f"{s.rate:,.0f}" for _, s in sorted(rounds_run[0][kind].shards.items())] if rounds == 1 \
+                else [f"{x:,.0f}" for x in rates]
+            summary.append((f"catch-up {kind}: records/s both shards{each}",
+                            f"{statistics.median(rates):,.0f} ({', '.join(detail)})"))
+        summary.append((f"catch-up CALI / no-op{each if rounds > 1 else ''}",
+                        f"{statistics.median(ratios):.2f}" + (f" ({', '.join(f'{x:.2f}' for x in ratios)})"
+                                                              if rounds > 1 else "")))
         if dynamo is not None:
             summary.append(("in-process Alerter, DynamoState on the emulator",
                             f"{dynamo[0]:,.0f} records/s, {dynamo[1]:.0f} requests per {profile_batch} records"))
@@ -432,11 +450,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--top", type=int, default=25, help="flat profile lines to print")
     parser.add_argument("--digest-interval", type=float, default=1.0,
                         help="CALI_DIGEST_INTERVAL_SECONDS of the live run (default 1: digests go out during the run)")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="no-op and CALI catch-ups, one after the other, this many times on the same records "
+                             "(default 1); the ratio reported is the rounds' median")
     add_mode(parser)
     args = parser.parse_args(argv)
+    if args.rounds < 1:
+        parser.error("--rounds must be 1 or more")
     setup_logging(args.verbose)
     run(args.records, args.error_ratio, args.seed, not args.skip_live, args.profile_records, args.profile_batch,
-        args.top, args.mode, args.digest_interval)
+        args.top, args.mode, args.digest_interval, args.rounds)
 
 
 if __name__ == "__main__":

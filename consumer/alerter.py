@@ -6,7 +6,7 @@ group, ``decide`` (pure) names what happens, and the alerter carries it out:
   ``end`` (one transaction). Webhook mode: an alert saying "n times". Web API mode: an incident's root message; the
   ends of the batch's alerts go together at its end (``end_all``, one transaction), not between one post and the next.
 - REPEAT: webhook mode: into the digest; Web API mode: counted into the open incident, the batch's repeats all
-  together (``add_repeats``: two round trips). Showing them is the incidents' upkeep (``consumer.incidents``, on a
+  together (``add_repeats``: one round trip). Showing them is the incidents' upkeep (``consumer.incidents``, on a
   worker thread): the root updated in place at most once per ``update_interval``, new message texts in its thread
   (bounded per minute), "quiet since ..." after ``resolve_after``.
 - OVER_BUDGET: into the application-wide digest of the destination's current interval (one per interval for the
@@ -217,7 +217,7 @@ class Alerter:
         over: dict[str, list[_Group]] = {}  # destination -> its groups for the digest; all added in one round trip
         waiting = [(fp, self._not_yet_delivered(group), silence) for (fp, silence), group in groups.items()]
         while waiting:
-            repeats: list[tuple[str, _Group, Sender]] = []  # counted together (two round trips)
+            repeats: list[tuple[str, _Group, Sender]] = []  # counted together (one round trip)
             for fp, group, silence in waiting:
                 self._handle(fp, group, silence, over, repeats)
             waiting = [(fp, rest, None) for fp, rest in self._count_repeats(repeats)]
@@ -419,7 +419,7 @@ class Alerter:
                                                     g.count) for fp, g, _ in repeats], now)
         again = []
         for (fp, group, sender), repeat in zip(repeats, counted, strict=True):
-            if repeat.incident is None:
+            if not repeat.open:
                 again.append((fp, group))  # no open incident after all
             elif repeat.counted_through is not None:  # a re-read: some were counted before
                 self.upkeep.touch(fp, Touch(now, repeated=True))
@@ -430,7 +430,7 @@ class Alerter:
             else:
                 self._count(Reason.REPEAT, group.count)
                 self.stats.repeat_events += group.count
-                self.upkeep.touch(fp, Touch(now, repeated=True, incident=repeat.incident, sender=threaded(sender),
+                self.upkeep.touch(fp, Touch(now, repeated=True, sender=threaded(sender),
                                             alerts=candidates(group.alerts)))
         return again
 

@@ -67,7 +67,7 @@ class Settings:
     resolve_after_seconds: float  # Web API: an incident without repeats for this long is updated to "quiet"
     send_stale_seconds: float  # a send claim older than this belongs to a dead processor (tests shorten it)
     slack_retry_max_seconds: float  # the longest pause between attempts of one Slack post (tests shorten it)
-    upkeep_gap_seconds: float  # Web API: the pause between the incidents' upkeep's Slack calls (timing.py)
+    upkeep_gap_seconds: float  # Web API: the pause between the requests of the incidents' upkeep (timing.py)
     log_level: str
     checkpoint_interval_seconds: float
     dedup_window_seconds: float

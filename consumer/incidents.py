@@ -10,10 +10,12 @@ before the checkpoint may pass it; what is left is showing it:
 Each of these is a claim (a DynamoDB round trip) and a Slack call. With thirty incidents open, a catch-up paid for
 them on every batch, so ``Upkeep`` hands them to one worker thread, which does them while the next batch is read.
 The record path only leaves a note per incident (``touch``), merged with any note not taken yet, so the work waiting
-is bounded by the number of incidents, whatever the rate. The worker spaces its Slack calls ``gap`` seconds apart
-(``timing.UPKEEP_GAP_SECONDS``): Slack allows about one post per second per channel and ~50 ``chat.update`` a
-minute (https://api.slack.com/docs/rate-limits), and what the worker posts is never urgent (the alerts are). In a
-storm of many incidents, updates come later and the thread samples fewer; the counts stay exact. A thread sample
+is bounded by the number of incidents, whatever the rate. The worker makes one request (a claim or a Slack call) per
+``gap`` seconds (``timing.UPKEEP_GAP_SECONDS``): Slack allows about one post per second per channel and ~50
+``chat.update`` a minute (https://api.slack.com/docs/rate-limits), the state table is the record path's too (a
+storm's claims, one per incident and update interval on every processor, slowed the alerts' own round trips), and
+nothing the worker does is urgent (the alerts are). In a storm of many incidents, updates come later and the thread
+samples fewer; the counts stay exact. A thread sample
 takes its claim with the others of the same incident in one request (``claim_samples``).
 ``Upkeep(background=False)`` does the work at once, on the caller's thread (unit tests with a fake clock).
 
@@ -28,7 +30,7 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
@@ -73,8 +75,7 @@ class Touch:
     seen: float  # when (the latest)
     opened: str | None = None  # this processor posted a new root for it, with this message text
     repeated: bool = False  # repeats were counted into it (by us, or before a re-read)
-    incident: Incident | None = None  # the incident as the latest count left it (None: a re-read's)
-    sender: ThreadedSender | None = None
+    sender: ThreadedSender | None = None  # repeats were counted into it by us (None: a re-read's)
     alerts: list[Alert] = field(default_factory=list)  # candidates for thread samples, one per message text
 
     def merge(self, later: Touch) -> None:
@@ -82,7 +83,6 @@ class Touch:
         if later.opened is not None:  # a new root: what came before it belonged to the incident it replaced
             self.opened, self.repeated, self.alerts = later.opened, False, []
         self.repeated = self.repeated or later.repeated
-        self.incident = later.incident or self.incident
         self.sender = later.sender or self.sender
         texts = {alert.event.message for alert in self.alerts}
         self.alerts += [alert for alert in later.alerts if alert.event.message not in texts][
@@ -116,10 +116,28 @@ class Incidents:
         self._update_interval = update_interval
         self._resolve_after = resolve_after
         self._samples_per_minute = samples_per_minute
-        self._pace = pace  # called before each Slack call
+        self._pace = pace  # called before each request (a claim or a Slack call)
         self._known: dict[str, _Known] = {}
 
-    def apply(self, fp: str, touch: Touch) -> None:
+    def read(self, notes: Mapping[str, Touch]) -> dict[str, Incident]:
+        """The incidents whose threads may get samples from these notes (their root's channel and ts): one request
+        for all of them, none when no note has a new message text to show."""
+        minute = int(self._clock() // 60)
+        wanted = [fp for fp, touch in notes.items() if touch.sender is not None and self._may_sample(
+            self._known.get(fp), touch, minute)]
+        if not wanted:
+            return {}
+        self._pace()
+        return self._state.incidents(wanted)
+
+    @staticmethod
+    def _may_sample(known: _Known | None, touch: Touch, minute: int) -> bool:
+        if known is None:
+            return bool(touch.alerts)
+        return known.samples_spent != minute and any(a.event.message not in known.sampled for a in touch.alerts)
+
+    def apply(self, fp: str, touch: Touch, incident: Incident | None = None) -> None:
+        """One note; ``incident`` as ``read`` found it (None: not read, no sample to post)."""
         if touch.opened is not None:
             self._known[fp] = _Known(last_seen=touch.seen, sampled={touch.opened})
         if not touch.repeated:
@@ -128,10 +146,11 @@ class Incidents:
         known.last_seen = max(known.last_seen, touch.seen)
         known.dirty_at = known.dirty_at or touch.seen  # (after a re-read too: the processor that counted them may
         # be dead)
-        if touch.sender is not None and touch.incident is not None:
+        if touch.sender is not None:
             now = self._clock()
             self._maybe_update(fp, known, touch.sender, now)
-            self._post_samples(fp, touch.alerts, known, touch.incident, touch.sender, now)
+            if incident is not None:
+                self._post_samples(fp, touch.alerts, known, incident, touch.sender, now)
 
     def tend(self) -> None:
         """Update the roots whose counts are not shown yet (their interval passed); "quiet since ..." for the
@@ -144,6 +163,7 @@ class Incidents:
             self._maybe_update(fp, known, sender, now)
             if now - known.last_seen < self._resolve_after:
                 continue
+            self._pace()
             claimed, incident = self._state.claim_quiet(fp, now, self._resolve_after)
             if claimed and incident is not None:
                 self._update_root(incident, sender, quiet=True)
@@ -156,6 +176,7 @@ class Incidents:
     def _maybe_update(self, fp: str, known: _Known, sender: ThreadedSender, now: float) -> None:
         if known.dirty_at is None or now < known.dirty_at:
             return
+        self._pace()
         claimed, incident = self._state.claim_update(fp, now, self._update_interval)
         if incident is None or not incident.open:
             known.dirty_at = None
@@ -201,6 +222,7 @@ class Incidents:
         new = list(first.values())[:max(0, min(self._samples_per_minute, SAMPLE_MEMORY - len(known.sampled)))]
         if not new or known.samples_spent == minute:
             return
+        self._pace()
         granted = self._state.claim_samples(fp, now, self._samples_per_minute, len(new))
         if granted < len(new):
             known.samples_spent = minute
@@ -240,7 +262,7 @@ class Upkeep:
 
     def touch(self, fp: str, touch: Touch) -> None:
         if not self._background:
-            self._incidents.apply(fp, touch)
+            self._incidents.apply(fp, touch, self._incidents.read({fp: touch}).get(fp))
             return
         with self._changed:
             if fp in self._notes:
@@ -274,8 +296,8 @@ class Upkeep:
                      dropped)
 
     def pace(self) -> None:
-        """Before each Slack call of the worker: wait until ``gap`` seconds passed since its last (a stop ends the
-        wait, and the step)."""
+        """Before each request of the worker (a claim or a Slack call): wait until ``gap`` seconds passed since its
+        last (a stop ends the wait, and the step)."""
         if not self._background or self._gap <= 0:
             return
         with self._changed:
@@ -303,10 +325,12 @@ class Upkeep:
                 notes, self._notes = self._notes, {}
                 tend, self._tend = self._tend, False
                 self._busy = True
+            found: dict[str, Incident] = {}
+            self._step(lambda: found.update(self._incidents.read(notes)))  # noqa: B023 (called at once)
             for fp, touch in notes.items():
                 if self._closed:
                     return
-                self._step(lambda: self._incidents.apply(fp, touch))  # noqa: B023 (called at once)
+                self._step(lambda: self._incidents.apply(fp, touch, found.get(fp)))  # noqa: B023 (called at once)
             if tend and not self._closed:
                 self._step(self._incidents.tend)
 

@@ -7,10 +7,10 @@
   case plus the longest backoff sleep between posts (the claim is refreshed between attempts).
 - A heartbeat older than ``HEALTH_STALE_SECONDS`` means a stuck processor: it must exceed the longest wait a healthy
   processor makes between two heartbeats (one post's worst case plus one backoff sleep, or a wait for a busy claim).
-- The incidents' upkeep (root updates, thread samples: ``consumer/incidents.py``) spaces its Slack calls
-  ``UPKEEP_GAP_SECONDS`` apart on each processor: Slack allows about one post per second per channel and ~50
-  ``chat.update`` a minute (https://api.slack.com/docs/rate-limits). Alerts and digests are not spaced (they are
-  few: the budget), nor held back by it (another thread).
+- The incidents' upkeep (root updates, thread samples: ``consumer/incidents.py``) spaces its requests (claims and
+  Slack calls) ``UPKEEP_GAP_SECONDS`` apart on each processor: Slack allows about one post per second per channel and
+  ~50 ``chat.update`` a minute (https://api.slack.com/docs/rate-limits), and the state table serves the record path
+  too. Alerts and digests are not spaced (they are few: the budget), nor held back by it (another thread).
 - On SIGTERM the KCL gives the processor ``shutdownGraceMillis`` (properties/cali.properties) to checkpoint. The
   shutdown path makes no Slack call (held events wait in the shared digest, which any processor sends), so the grace
   must cover the DynamoDB calls of one checkpoint-worthy step: a few requests at their timeouts.

@@ -821,9 +821,7 @@ def test_web_api_a_re_read_counts_nothing_twice() -> None:
     again.handle_batch(records)
     assert again.stats.already_delivered == 3
     assert len(sender.payloads) == 1
-    incident = state.add_repeat(fp(event("ERROR", "pay", "db timeout after 1ms")), SHARD, f"{SHARD}/999/0/0",
-                                f"{SHARD}/999/0/0", 0, first.clock.now).incident
-    assert incident is not None and incident.count == 3
+    assert state.incidents([fp(event("ERROR", "pay", "db timeout after 1ms"))]).popitem()[1].count == 3
 
 
 def test_web_api_a_taken_over_claim_posts_with_the_look_up() -> None:
@@ -1064,13 +1062,20 @@ class TimedSender(ThreadedSender):
         super().reply(posted, payload, key=key)
 
 
-def test_the_worker_spaces_its_slack_calls_and_the_batches_do_not_wait_for_it() -> None:
+def test_the_worker_spaces_its_requests_and_the_batches_do_not_wait_for_it() -> None:
     sender = TimedSender()
-    rig, _ = background_rig(sender, gap=0.3)
+    rig, state = background_rig(sender, gap=0.3)
+    claim_samples = state.claim_samples
+
+    def timed_claim(fingerprint: str, now: float, per_minute: int, wanted: int) -> int:
+        sender.at.append(time.monotonic())  # a claim is a request too (a round trip in DynamoState)
+        return claim_samples(fingerprint, now, per_minute, wanted)
+
+    state.claim_samples = timed_claim  # type: ignore[method-assign]
     rig.batch(pay(30))
     started = time.monotonic()
-    rig.batch(*(pay(ms) for ms in range(100, 110)))  # three thread samples to post
+    rig.batch(*(pay(ms) for ms in range(100, 110)))  # three thread samples to claim (one request) and post
     assert time.monotonic() - started < 0.3  # the batch did not wait for them
     assert rig.alerter.upkeep.idle(WAIT)
-    assert len(sender.at) == 3
+    assert len(sender.at) == 4 and len(sender.replies) == 3
     assert min(b - a for a, b in zip(sender.at, sender.at[1:], strict=False)) >= 0.29

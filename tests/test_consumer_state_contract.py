@@ -12,7 +12,6 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -30,6 +29,7 @@ from consumer.state import (
     Ended,
     Ending,
     Incident,
+    Repeat,
     Repeated,
     Verdict,
 )
@@ -356,16 +356,17 @@ def test_repeats_count_into_the_open_incident_once(new_state: NewState) -> None:
     a, b = new_state(), new_state()
     open_incident(a)
     assert b.view("main", "fp", BASE + 1, key(3)).fingerprint_open is (not isinstance(b, DynamoState))
-    repeat = b.add_repeat("fp", SHARD, key(3), key(5), 3, BASE + 1)
-    assert repeat.incident is not None and repeat.counted_through is None
-    assert (repeat.incident.count, repeat.incident.ts, repeat.incident.channel) == (5, "1.000100", "C1")
+    assert b.add_repeat("fp", SHARD, key(3), key(5), 3, BASE + 1) == Repeat(open=True)
+    incident = b.incidents(["fp"])["fp"]
+    assert (incident.count, incident.ts, incident.channel, incident.root) == (5, "1.000100", "C1", None)
     assert b.view("main", "fp", BASE + 1, key(6)).fingerprint_open is True
     again = a.add_repeat("fp", SHARD, key(4), key(6), 3, BASE + 2)  # a re-read overlapping what was counted
-    assert (again.counted_through, again.incident and again.incident.count) == (key(5), 5)
+    assert (again, a.incidents(["fp"])["fp"].count) == (Repeat(open=True, counted_through=key(5)), 5)
     other_shard = a.add_repeat("fp", "shardId-000000000008", "shardId-000000000008/1/0/0",
                                "shardId-000000000008/1/0/0", 1, BASE + 2)
-    assert other_shard.incident is not None and other_shard.incident.count == 6
-    assert a.add_repeat("nope", SHARD, key(9), key(9), 1, BASE).incident is None  # no open incident
+    assert other_shard.counted and a.incidents(["fp"])["fp"].count == 6
+    assert a.add_repeat("nope", SHARD, key(9), key(9), 1, BASE) == Repeat(open=False)  # no open incident
+    assert a.incidents(["nope", "fp"]).keys() == {"fp"}
 
 
 def test_a_batch_s_repeats_count_together_each_as_alone(new_state: NewState) -> None:
@@ -377,14 +378,15 @@ def test_a_batch_s_repeats_count_together_each_as_alone(new_state: NewState) -> 
     repeats = [Repeated("fp1", SHARD, key(30), key(32), 3), Repeated("fp2", SHARD, key(30), key(33), 4),
                Repeated("nope", SHARD, key(34), key(34), 1), Repeated("fp3", SHARD, key(35), key(35), 1)]
     counted = b.add_repeats(repeats, BASE + 2)  # a re-read's overlap and a closed incident amid counted ones
-    assert [(r.incident and (r.incident.fingerprint, r.incident.count, r.incident.ts), r.counted_through)
-            for r in counted] == [(("fp1", 5, "1.000100"), None), (("fp2", 4, "11.000100"), key(31)),
-                                  (None, None), (("fp3", 3, "21.000100"), None)]
+    assert counted == [Repeat(open=True), Repeat(open=True, counted_through=key(31)), Repeat(open=False),
+                       Repeat(open=True)]
+    assert {fp: (i.count, i.ts) for fp, i in a.incidents(["fp1", "fp2", "fp3"]).items()} == {
+        "fp1": (5, "1.000100"), "fp2": (4, "11.000100"), "fp3": (3, "21.000100")}
     counted = b.add_repeats([Repeated("fp1", SHARD, key(36), key(36), 1), Repeated("fp3", SHARD, key(36), key(36), 1)],
                             BASE + 3)
-    assert counted[1].incident is not None and counted[1].incident.root is None  # (claim_update gives the root)
-    again = a.add_repeat("fp3", SHARD, key(35), key(35), 1, BASE + 3).incident  # refused: the incident as it is
-    assert again is not None and replace(again, root=None) == counted[1].incident
+    assert counted == [Repeat(open=True)] * 2
+    assert a.add_repeat("fp3", SHARD, key(35), key(35), 1, BASE + 3) == Repeat(open=True, counted_through=key(36))
+    assert {fp: i.count for fp, i in b.incidents(["fp1", "fp3"]).items()} == {"fp1": 6, "fp3": 4}
 
 
 def test_updates_are_coalesced_per_interval(new_state: NewState) -> None:
@@ -408,7 +410,7 @@ def test_an_incident_goes_quiet_and_a_repeat_then_opens_a_new_one(new_state: New
     claimed, incident = a.claim_quiet("fp", BASE + 100 + 900, 900.0)
     assert claimed is True and incident is not None and (incident.open, incident.count) == (False, 3)
     assert b.claim_quiet("fp", BASE + 1100, 900.0)[0] is False  # once
-    assert b.add_repeat("fp", SHARD, key(4), key(4), 1, BASE + 1100).incident is None
+    assert b.add_repeat("fp", SHARD, key(4), key(4), 1, BASE + 1100) == Repeat(open=False)
     reopened = begin(b, key(4), BASE + 1100, fingerprint="fp", incident_events=1, owner="p2")
     assert reopened.verdict is Verdict.TAKEN
 
@@ -418,7 +420,7 @@ def test_a_taken_over_root_keeps_the_repeats_counted_meanwhile(new_state: NewSta
     assert begin(a, key(1), BASE, fingerprint="fp", incident_events=2, through=key(2)).verdict is Verdict.TAKEN
     repeat = b.add_repeat("fp", "shardId-000000000008", "shardId-000000000008/1/0/0", "shardId-000000000008/3/0/0",
                           3, BASE + 1)  # counted while the root's post is in flight; then its processor dies
-    assert repeat.incident is not None and repeat.incident.count == 5
+    assert repeat.counted and b.incidents(["fp"])["fp"].count == 5
     taken = begin(b, key(1), BASE + STALE + 1, fingerprint="fp", incident_events=2, through=key(2), owner="p2")
     assert (taken.verdict, taken.takeover) == (Verdict.TAKEN, True)
     b.end(key(1), "p2", BASE + STALE + 2, key(2), root=Incident("fp", 2, BASE, "C1", "1.0001", shown_count=2,
@@ -514,7 +516,7 @@ def test_one_alert_costs_two_round_trips(endpoint: str) -> None:
     assert state.ended_through(SHARD) == key(60)
 
 
-def test_a_batch_s_repeats_cost_two_round_trips(endpoint: str) -> None:
+def test_a_batch_s_repeats_cost_one_round_trip(endpoint: str) -> None:
     client, calls = counting_client(endpoint)
     state = DynamoState(client, new_table(endpoint), 1000, WINDOW)
     for n in range(1, 8):
@@ -522,13 +524,17 @@ def test_a_batch_s_repeats_cost_two_round_trips(endpoint: str) -> None:
     calls.clear()
     counted = state.add_repeats([Repeated(f"fp{n}", SHARD, key(100 + n), key(100 + n), 1) for n in range(1, 8)],
                                 BASE + 1)
-    assert [r.incident and r.incident.count for r in counted] == [3] * 7
-    assert calls == ["TransactWriteItems", "BatchGetItem"]
+    assert counted == [Repeat(open=True)] * 7
+    assert calls == ["TransactWriteItems"]
     calls.clear()  # one refused: once more without it
     counted = state.add_repeats([Repeated(f"fp{n}", SHARD, key(100 + n), key(100 + n), 1) for n in (1, 2)] +
                                 [Repeated("fp3", SHARD, key(200), key(200), 1)], BASE + 2)
     assert [r.counted_through for r in counted] == [key(101), key(102), None]
-    assert calls == ["TransactWriteItems", "TransactWriteItems", "BatchGetItem"]
+    assert calls == ["TransactWriteItems", "TransactWriteItems"]
+    calls.clear()  # what the upkeep reads: one request
+    assert {fp: i.count for fp, i in state.incidents([f"fp{n}" for n in range(1, 8)]).items()} == {
+        f"fp{n}": 4 if n == 3 else 3 for n in range(1, 8)}
+    assert calls == ["BatchGetItem"]
 
 
 def test_the_ends_of_a_batch_s_alerts_cost_one_round_trip(endpoint: str) -> None:

@@ -20,7 +20,8 @@ One alert costs two sequential round trips: ``begin`` (budget slot + fingerprint
 and ``end`` (send record + incident root + high-water mark, one transaction); in Web API mode the ends of a batch's
 alerts go together after their posts (``end_all``: one transaction for up to ``ENDS_PER_TRANSACTION`` of them), so
 an alert costs one round trip before its post and a share of one after. A batch's repeats into open incidents
-cost two, whatever their number (``add_repeats``: one transaction, then one read of the incidents). The over-budget
+cost one, whatever their number (``add_repeats``: one transaction; what they show is read by the incidents' upkeep,
+off the record path: ``incidents``). The over-budget
 groups of one batch cost one, every destination's: ``add_to_digest`` (the part + each bucket's list of parts + the
 shard's chain of parts + high-water mark), whatever the number of groups.
 """
@@ -121,8 +122,12 @@ class Repeated:
 
 @dataclass(frozen=True)
 class Repeat:
-    incident: Incident | None  # None: no open incident (decide again)
+    open: bool  # False: no open incident (decide again)
     counted_through: str | None = None  # some events were counted before (a re-read): those up to here
+
+    @property
+    def counted(self) -> bool:
+        return self.open and self.counted_through is None
 
 
 @dataclass
@@ -182,12 +187,18 @@ class AlertState(Protocol):
         ...
 
     def add_repeat(self, fingerprint: str, shard: str, first: str, last: str, events: int, now: float) -> Repeat:
-        """Web API: count ``events`` (``first``..``last`` of one shard) into the open incident (one round trip)."""
+        """Web API: count ``events`` (``first``..``last`` of one shard) into the open incident (one round trip).
+        Refused: no open incident, or (a re-read) the shard's events up to ``counted_through`` were counted before."""
         ...
 
     def add_repeats(self, repeats: Sequence[Repeated], now: float) -> list[Repeat]:
-        """``add_repeat`` of each (a batch's, one per fingerprint), in order: two round trips for any number of them
-        (one for one). A counted one's incident comes without its ``root`` (``claim_update`` gives it)."""
+        """``add_repeat`` of each (a batch's, one per fingerprint), in order: one round trip for any number of them
+        (one more when some are refused). Nothing is read: showing the counts is the incidents' upkeep's."""
+        ...
+
+    def incidents(self, fingerprints: Sequence[str]) -> dict[str, Incident]:
+        """Web API: the incidents of these fingerprints, as they are, without their ``root`` (``claim_update``
+        gives it): one round trip for any number of them."""
         ...
 
     def claim_update(self, fingerprint: str, now: float, interval: float) -> tuple[bool, Incident | None]:

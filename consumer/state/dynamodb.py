@@ -59,9 +59,10 @@ log = logging.getLogger("cali.state")
 DELIVERED_TTL_SECONDS = 7 * 24 * 3600
 INCIDENT_TTL_SECONDS = 30 * 24 * 3600
 REPEATS_PER_TRANSACTION = 100  # one item each
-INCIDENT_SHOWN = "pk, #c, last_seen, channel, ts, shown_count, shown_at, #s, #o"  # an incident without its root
-# (the rendering, for updates: ``claim_update`` returns it) nor its per-shard and per-minute counters
-INCIDENT_SHOWN_NAMES = {"#c": "count", "#s": "state", "#o": "owner"}
+INCIDENT_SHOWN = "pk, #c, last_seen, channel, ts, shown_count, shown_at, #s"  # an incident without its root (the
+# rendering, for updates: ``claim_update`` returns it) nor its per-shard and per-minute counters (moto serialises a
+# response attribute by attribute)
+INCIDENT_SHOWN_NAMES = {"#c": "count", "#s": "state"}
 DIGESTS_PER_TRANSACTION = 50  # a claim and a seal each: a transaction holds 100 items
 CLAIM_CACHE_SECONDS = 10.0  # how long a fingerprint learned "open" stays believed (its owner may release it)
 FOREVER = 1e12
@@ -478,10 +479,10 @@ class DynamoState:
     # -- Web API incidents ------------------------------------------------------------------------------------
     def add_repeat(self, fingerprint: str, shard: str, first: str, last: str, events: int, now: float) -> Repeat:
         repeated = Repeated(fingerprint, shard, first, last, events)
-        result, old = self._conditional("update_item", ReturnValues="ALL_NEW", **self._repeat_update(repeated, now))
+        result, old = self._conditional("update_item", **self._repeat_update(repeated, now))
         if result is None:
             return self._not_counted(repeated, old)
-        return self._counted(fingerprint, result["Attributes"], now)
+        return self._counted(fingerprint, now)
 
     def add_repeats(self, repeats: Sequence[Repeated], now: float) -> list[Repeat]:
         if len(repeats) == 1 or len({r.fingerprint for r in repeats}) < len(repeats):  # (one transaction cannot
@@ -510,11 +511,14 @@ class DynamoState:
                                                      "Message": str(cancelled.reasons)}}, "TransactWriteItems") \
                             from None
                     waiting = still
-            items = {_str(item, "pk"): item for item in self._batch_get(
-                [f"fp#{r.fingerprint}" for _, r in waiting], INCIDENT_SHOWN, INCIDENT_SHOWN_NAMES)}
             for index, r in waiting:
-                results[index] = self._counted(r.fingerprint, items.get(f"fp#{r.fingerprint}", {}), now)
+                results[index] = self._counted(r.fingerprint, now)
         return [results[index] for index in range(len(repeats))]
+
+    def incidents(self, fingerprints: Sequence[str]) -> dict[str, Incident]:
+        items = self._batch_get([f"fp#{fp}" for fp in fingerprints], INCIDENT_SHOWN, INCIDENT_SHOWN_NAMES)
+        found = {(_str(item, "pk") or "").removeprefix("fp#"): item for item in items}
+        return {fp: _incident(fp, item) for fp, item in found.items()}
 
     def _repeat_update(self, r: Repeated, now: float) -> Item:
         return {"TableName": self._table, "Key": self._key(f"fp#{r.fingerprint}"),
@@ -524,17 +528,17 @@ class DynamoState:
                 "ExpressionAttributeValues": {":n": _n(r.events), ":now": _n(now), ":open": _s("open"),
                                               ":first": _s(sortable(r.first)), ":last": _s(sortable(r.last))}}
 
-    def _counted(self, fingerprint: str, item: Item, now: float) -> Repeat:
-        self._open_until[fingerprint] = (now + CLAIM_CACHE_SECONDS, _str(item, "owner") or "")
-        return Repeat(_incident(fingerprint, item))
+    def _counted(self, fingerprint: str, now: float) -> Repeat:
+        """Still open: believed so for a while longer (its owner, the root's key, as learned before)."""
+        self._open_until[fingerprint] = (now + CLAIM_CACHE_SECONDS, self._open_until.get(fingerprint, (0.0, ""))[1])
+        return Repeat(open=True)
 
     def _not_counted(self, r: Repeated, old: Item) -> Repeat:
         if _str(old, "state") != "open":
             self._open_until.pop(r.fingerprint, None)
-            return Repeat(None)
+            return Repeat(open=False)
         counted = _str(old, f"th_{r.shard}")
-        return Repeat(_incident(r.fingerprint, old),
-                      counted_through=unsortable(r.shard, counted) if counted else None)
+        return Repeat(open=True, counted_through=unsortable(r.shard, counted) if counted else None)
 
     @staticmethod
     def _refused(fingerprint: str, old: Item) -> tuple[bool, Incident | None]:

@@ -140,19 +140,21 @@ class MemoryState:
     def add_repeat(self, fingerprint: str, shard: str, first: str, last: str, events: int, now: float) -> Repeat:
         held = self._fingerprints.get(fingerprint)
         if held is None or held.incident is None or not held.incident.open:
-            return Repeat(None)
+            return Repeat(open=False)
         counted = held.counted.get(shard)
         if counted is not None and position(counted) >= position(first):
-            return Repeat(held.incident, counted_through=counted)
+            return Repeat(open=True, counted_through=counted)
         held.counted[shard] = last
         held.incident = replace(held.incident, count=held.incident.count + events,
                                 last_seen=max(held.incident.last_seen, now))
-        return Repeat(held.incident)
+        return Repeat(open=True)
 
     def add_repeats(self, repeats: Sequence[Repeated], now: float) -> list[Repeat]:
-        counted = [self.add_repeat(r.fingerprint, r.shard, r.first, r.last, r.events, now) for r in repeats]
-        return [replace(c, incident=replace(c.incident, root=None)) if c.incident and c.counted_through is None
-                else c for c in counted]  # (as DynamoState: a counted one's incident without its root)
+        return [self.add_repeat(r.fingerprint, r.shard, r.first, r.last, r.events, now) for r in repeats]
+
+    def incidents(self, fingerprints: Sequence[str]) -> dict[str, Incident]:
+        found = {fp: self._fingerprints[fp].incident for fp in fingerprints if fp in self._fingerprints}
+        return {fp: replace(incident, root=None) for fp, incident in found.items() if incident is not None}
 
     def claim_update(self, fingerprint: str, now: float, interval: float) -> tuple[bool, Incident | None]:
         held = self._fingerprints.get(fingerprint)

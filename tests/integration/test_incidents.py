@@ -26,7 +26,7 @@ def web_api(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     env = stack_env(stack.settings.endpoint_url or "", SLACK_BOT_TOKEN="xoxb-cali-local", SLACK_CHANNEL="",
                     SLACK_API_URL="", THROTTLE_MAX_PER_MINUTE="100", CALI_UPDATE_INTERVAL_SECONDS="1",
                     CALI_RESOLVE_AFTER_SECONDS=str(RESOLVE_AFTER), CALI_DIGEST_INTERVAL_SECONDS="10",
-                    CALI_SEND_STALE_SECONDS="15")
+                    CALI_SEND_STALE_SECONDS="15", CALI_UPKEEP_GAP_SECONDS="0.25")
     other = Stack(env=env, run_dir=Path(tmp_path_factory.mktemp("cali-web-api")))
     try:
         other.start_emulator()  # finds the session's emulator and uses it
