@@ -2,9 +2,10 @@
 
 Per batch: parse every record, keep the alert levels, group them by fingerprint (first appearance order). For each
 group, ``decide`` (pure) names what happens, and the alerter carries it out:
-- ALERT: one message for the group. ``begin`` (budget slot + fingerprint + send claim, one transaction), post,
-  ``end`` (one transaction). Webhook mode: an alert saying "n times". Web API mode: an incident's root message; the
-  ends of the batch's alerts go together at its end (``end_all``, one transaction), not between one post and the next.
+- ALERT: one message for the group. ``begin`` (budget slot + fingerprint + send claim, one transaction; the
+  batch's alerts all in one, ``begin_all``, each with a slot of its own), post, ``end`` (one transaction). Webhook
+  mode: an alert saying "n times". Web API mode: an incident's root message; the ends of the batch's alerts go
+  together at its end (``end_all``, one transaction), not between one post and the next.
 - REPEAT: webhook mode: into the digest; Web API mode: counted into the open incident, the batch's repeats all
   together (``add_repeats``: one round trip). Showing them is the incidents' upkeep (``consumer.incidents``, on a
   worker thread): the root updated in place at most once per ``update_interval``, new message texts in its thread
@@ -55,7 +56,13 @@ from consumer.routes import Routes, route_for
 from consumer.silence.apply import Silencer
 from consumer.slack_status import SlackStatus
 from consumer.state import Added, AlertState, Begun, Claim, Contribution, Ending, Incident, Repeated, Verdict
-from consumer.timing import BACKOFF_MAX_SECONDS, BUSY_POLL_SECONDS, SEND_STALE_SECONDS, UPKEEP_GAP_SECONDS
+from consumer.timing import (
+    BACKOFF_MAX_SECONDS,
+    BUSY_POLL_SECONDS,
+    SEND_STALE_SECONDS,
+    UPKEEP_GAP_SECONDS,
+    WAITING_CLAIM_REFRESH_SECONDS,
+)
 
 log = logging.getLogger("cali.alerter")
 
@@ -122,6 +129,16 @@ class _Group:
         return _Group([a for a in self.alerts if a.ref.position > done])
 
 
+@dataclass(frozen=True)
+class _Alerting:
+    """A group decided ALERT, with the budget slot it takes."""
+
+    fp: str
+    group: _Group
+    sender: Sender
+    slot: int
+
+
 @dataclass
 class _Pending:
     """A digest bucket holding events of this processor."""
@@ -177,7 +194,7 @@ class Alerter:
         self._pending: dict[str, _Pending] = {}
         self._not_before: dict[str, int] = {}  # destination -> first digest index still open to additions
         self._ending: list[Ending] = []  # alerts (Web API mode) and digests posted, not yet ended
-        self._claimed: list[str] = []  # digests claimed together, not posted yet
+        self._claimed: list[str] = []  # claimed together (a batch's alerts, the digests due), not posted yet
         self._last: Position | None = None
         self._batch_start: Position | None = None
         self.stats = Stats()
@@ -216,11 +233,12 @@ class Alerter:
                 groups.setdefault(self._group_key(alert.event), _Group()).alerts.append(alert)
         over: dict[str, list[_Group]] = {}  # destination -> its groups for the digest; all added in one round trip
         waiting = [(fp, self._not_yet_delivered(group), silence) for (fp, silence), group in groups.items()]
-        while waiting:
+        while waiting:  # (a group whose claim was refused, or not counted after all, is decided again)
+            alerts: list[_Alerting] = []  # begun together (one round trip)
             repeats: list[tuple[str, _Group, Sender]] = []  # counted together (one round trip)
             for fp, group, silence in waiting:
-                self._handle(fp, group, silence, over, repeats)
-            waiting = [(fp, rest, None) for fp, rest in self._count_repeats(repeats)]
+                self._handle(fp, group, silence, over, alerts, repeats)
+            waiting = [(fp, rest, None) for fp, rest in [*self._alert_all(alerts), *self._count_repeats(repeats)]]
         self._end_posted()
         if over:
             self._to_digest(over)
@@ -291,28 +309,27 @@ class Alerter:
         return (fp if ended is None else f"{fp}~{ended.id}"), (holding.id if holding is not None else None)
 
     def _handle(self, fp: str, group: _Group, silence: str | None, over: dict[str, list[_Group]],
-                repeats: list[tuple[str, _Group, Sender]]) -> None:
-        while group.alerts:
-            sender = self._sender(group.first.event)
-            view = self._state.view(sender.name, fp, self._clock(), group.first.ref.key)
-            decision = decide(view, silenced=silence is not None)
-            if decision.reason is Reason.ALERT:
-                assert decision.slot is not None
-                group = self._alert(fp, group, sender, decision.slot)
-            elif decision.reason is Reason.REPEAT and self._mode is Mode.WEB_API:
-                repeats.append((fp, group, sender))
-                return
-            elif decision.reason is Reason.SILENCED:
-                assert silence is not None and self._silencer is not None
-                self._count(decision.reason, group.count)
-                self._silencer.count(silence, group.alerts)
-                self.stats.silenced_events += group.count
-                self.stats.silenced[silence] += group.count
-                return
-            else:
-                self._count(decision.reason, group.count)
-                over.setdefault(sender.name, []).append(group)
-                return
+                alerts: list[_Alerting], repeats: list[tuple[str, _Group, Sender]]) -> None:
+        if not group.alerts:
+            return
+        sender = self._sender(group.first.event)
+        promised = {a.slot for a in alerts if a.sender.name == sender.name}  # (slots of this round's alerts)
+        view = self._state.view(sender.name, fp, self._clock(), group.first.ref.key, promised)
+        decision = decide(view, silenced=silence is not None)
+        if decision.reason is Reason.ALERT:
+            assert decision.slot is not None
+            alerts.append(_Alerting(fp, group, sender, decision.slot))
+        elif decision.reason is Reason.REPEAT and self._mode is Mode.WEB_API:
+            repeats.append((fp, group, sender))
+        elif decision.reason is Reason.SILENCED:
+            assert silence is not None and self._silencer is not None
+            self._count(decision.reason, group.count)
+            self._silencer.count(silence, group.alerts)
+            self.stats.silenced_events += group.count
+            self.stats.silenced[silence] += group.count
+        else:
+            self._count(decision.reason, group.count)
+            over.setdefault(sender.name, []).append(group)
 
     def _count(self, reason: Reason, events: int) -> None:
         self.stats.decisions[reason.value] += events
@@ -340,17 +357,48 @@ class Alerter:
             group = rest
         return group
 
-    def _alert(self, fp: str, group: _Group, sender: Sender, slot: int) -> _Group:
-        """Post one message for the group; what is left to decide again (empty when done)."""
+    def _alert_all(self, alerts: Sequence[_Alerting]) -> list[tuple[str, _Group]]:
+        """Begin the round's alerts together (``begin_all``), post each one taken; what is left to decide again
+        (a refused claim's group, or the events after those another processor ended)."""
+        if not alerts:
+            return []
         now = self._clock()
+        web_api = self._mode is Mode.WEB_API
+        claims = [Claim(key=a.group.first.ref.key, owner=self._owner, now=now, budget=a.sender.name, slot=a.slot,
+                        stale_after=self._stale_after, fingerprint=a.fp, dedup_window=self._dedup_window,
+                        incident_events=a.group.count if web_api else 0, shard=a.group.first.ref.shard_id,
+                        through=a.group.last.ref.key) for a in alerts]
+        begun = self._state.begin_all(claims)
+        taken = [(a, b) for a, b in zip(alerts, begun, strict=True) if b.verdict is Verdict.TAKEN]
+        self._claimed = [a.group.first.ref.key for a, _ in taken]
+        fresh = now
+        for alerting, began in taken:
+            self._claimed.remove(alerting.group.first.ref.key)
+            fresh = self._keep_fresh(fresh)
+            self._post_alert(alerting, began, now)
+        again = []
+        for alerting, began in zip(alerts, begun, strict=True):
+            if began.verdict is not Verdict.TAKEN:
+                rest = self._not_taken(began, alerting.group, alerting.group.first.ref.key)
+                if rest.alerts:
+                    again.append((alerting.fp, rest))
+        return again
+
+    def _keep_fresh(self, since: float) -> float:
+        """Claims taken together wait for the posts before theirs: after a slow post they are refreshed, so that
+        no other processor takes them over as stale (``timing``). When they were last fresh."""
+        now = self._clock()
+        if now - since < WAITING_CLAIM_REFRESH_SECONDS:
+            return since
+        for key in self._claimed:
+            self._state.keep_sending(key, self._owner, now)
+        return now
+
+    def _post_alert(self, alerting: _Alerting, begun: Begun, now: float) -> None:
+        """One message for the group: an alert (webhook: "n times"), or an incident's root (Web API)."""
+        fp, group, sender = alerting.fp, alerting.group, alerting.sender
         key, through = group.first.ref.key, group.last.ref.key
         web_api = self._mode is Mode.WEB_API
-        begun = self._state.begin(Claim(
-            key=key, owner=self._owner, now=now, budget=sender.name, slot=slot, stale_after=self._stale_after,
-            fingerprint=fp, dedup_window=self._dedup_window, incident_events=group.count if web_api else 0,
-            shard=group.first.ref.shard_id, through=through))
-        if begun.verdict is not Verdict.TAKEN:
-            return self._not_taken(begun, group, key)
         self._count(Reason.ALERT, group.count)
         if web_api:
             base = render_alert(group.first, self._tz)
@@ -361,7 +409,7 @@ class Alerter:
         if posted is None:
             self._end(Ending(key, self._owner, self._clock(), through, refused=True, release=fp))
             self.stats.dropped["slack_permanent_error"] += group.count
-            return _Group()
+            return
         root = None
         if web_api:
             root = Incident(fp, group.count, now, posted.channel, posted.ts, shown_count=group.count,
@@ -370,7 +418,6 @@ class Alerter:
         self._end(Ending(key, self._owner, self._clock(), through, root=root))
         self.stats.alerts_sent += 1
         self.stats.alerted_events += group.count
-        return _Group()
 
     def _end(self, ending: Ending) -> None:
         """Web API mode: the ends of a batch's alerts wait for its end (``_end_posted``: one round trip for all),
@@ -495,14 +542,16 @@ class Alerter:
             # BUSY: another processor sends it
         self._claimed = [f"digest/{bucket}" for bucket, _, _, _ in taken]
         posted_digests: list[tuple[str, bool]] = []
+        fresh = now
         for bucket, pending, begun, contents in taken:
             key = f"digest/{bucket}"
+            self._claimed.remove(key)
+            fresh = self._keep_fresh(fresh)
             self._not_before[pending.destination] = max(self._not_before.get(pending.destination, 0),
                                                         pending.index + 1)
             posted = self._deliver(render_digest(contents.lines, self._digest_interval),
                                    self._by_name[pending.destination], key, since=begun.since or now,
                                    uncertain=begun.takeover)
-            self._claimed.remove(key)
             self._ending.append(Ending(key, self._owner, self._clock(), None, refused=posted is None))
             posted_digests.append((bucket, posted is None))
             if posted is not None:
@@ -544,7 +593,7 @@ class Alerter:
                 unknown = True
                 self.stats.uncertain += 1
             self._end_posted()  # while Slack is in trouble, the messages posted before it do not wait
-            for held in (key, *self._claimed):  # (digests claimed together wait their turn)
+            for held in (key, *self._claimed):  # (the others claimed together wait their turn)
                 self._state.keep_sending(held, self._owner, self._clock())
 
         try:

@@ -4,7 +4,9 @@
   Slack; an unanswered request is an *unknown* outcome, never re-posted at once).
 - One post is bounded: the request, one 429 retry after at most ``MAX_RETRY_AFTER_SECONDS``, the request again.
 - A send claim not refreshed for ``SEND_STALE_SECONDS`` belongs to a dead processor: it must exceed one post's worst
-  case plus the longest backoff sleep between posts (the claim is refreshed between attempts).
+  case plus the longest backoff sleep between posts (the claim is refreshed between attempts). Claims taken together
+  (a batch's alerts, the digests due) wait for the posts before theirs: they are refreshed before a post once
+  ``WAITING_CLAIM_REFRESH_SECONDS`` passed since their last refresh, so none waits a worst post plus that.
 - A heartbeat older than ``HEALTH_STALE_SECONDS`` means a stuck processor: it must exceed the longest wait a healthy
   processor makes between two heartbeats (one post's worst case plus one backoff sleep, or a wait for a busy claim).
 - The incidents' upkeep (root updates, thread samples: ``consumer/incidents.py``) spaces its requests (claims and
@@ -27,6 +29,7 @@ BACKOFF_MAX_SECONDS = 15.0
 UNCERTAIN_PAUSE_SECONDS = BACKOFF_MAX_SECONDS  # after an unanswered post, before posting again
 
 SEND_STALE_SECONDS = WORST_POST_SECONDS + BACKOFF_MAX_SECONDS + 15.0
+WAITING_CLAIM_REFRESH_SECONDS = 2.0
 BUSY_POLL_SECONDS = 2.0
 UPKEEP_GAP_SECONDS = 1.0
 

@@ -854,6 +854,10 @@ class EndsState(MemoryState):
         self.log.append("begin")
         return super().begin(claim)
 
+    def begin_all(self, claims: Sequence[Claim]) -> list[Begun]:
+        self.log.append(f"begin_all {len(claims)}")
+        return [MemoryState.begin(self, claim) for claim in claims]
+
     def end(self, key: str, owner: str, now: float, through: str | None, **kwargs: Any) -> None:
         self.log.append("end")
         super().end(key, owner, now, through, **kwargs)
@@ -892,10 +896,11 @@ def ends_rig(mode: Mode, fail_once: Iterable[str] = ()) -> tuple[Rig, list[str]]
 
 
 def test_web_api_a_batch_s_alerts_end_together_after_their_posts() -> None:
-    """An alert's post does not wait for the one before it to end: the ends go in one call at the batch's end."""
+    """The batch's alerts begin together; an alert's post does not wait for the one before it to end: the ends go
+    in one call at the batch's end."""
     rig, log = ends_rig(Mode.WEB_API)
     rig.batch(*(event("ERROR", service, "down") for service in ("a", "b", "c")))
-    assert log == ["begin", "post a", "begin", "post b", "begin", "post c", "end_all 3"]
+    assert log == ["begin_all 3", "post a", "post b", "post c", "end_all 3"]
     assert rig.alerter.stats.alerts_sent == 3 and rig.state.ended_through(SHARD) is not None
     assert rig.alerter.safe_through is not None
 
@@ -903,14 +908,47 @@ def test_web_api_a_batch_s_alerts_end_together_after_their_posts() -> None:
 def test_web_api_a_post_in_trouble_ends_the_alerts_posted_before_it_first() -> None:
     rig, log = ends_rig(Mode.WEB_API, fail_once={"b"})
     rig.batch(*(event("ERROR", service, "down") for service in ("a", "b")))
-    assert log == ["begin", "post a", "begin", "post b", "end_all 1", "post b", "end_all 1"]
+    assert log == ["begin_all 2", "post a", "post b", "end_all 1", "post b", "end_all 1"]
     assert rig.alerter.stats.alerts_sent == 2 and rig.alerter.stats.retries == 1
+
+
+class SlowSender(LoggingSender):
+    """Slack answers each post after 5 s (of the rig's clock)."""
+
+    def __init__(self, log: list[str], clock: FakeClock) -> None:
+        super().__init__(log)
+        self.clock = clock
+
+    def post(self, payload: Mapping[str, Any], *, key: str = "", since: float = 0.0,
+             uncertain: bool = False) -> Posted:
+        self.clock.advance(5.0)
+        return super().post(payload, key=key, since=since, uncertain=uncertain)
+
+
+class KeptState(EndsState):
+    def keep_sending(self, key: str, owner: str, now: float) -> None:
+        self.log.append(f"keep {key}")
+        super().keep_sending(key, owner, now)
+
+
+def test_claims_waiting_for_a_slow_slack_are_kept_fresh() -> None:
+    """A batch's alerts begin together, then Slack takes 5 s a post: the claims still waiting are refreshed before
+    the next post (no other processor may take them over as stale meanwhile)."""
+    log: list[str] = []
+    rig = Rig(state=KeptState(log))
+    sender = SlowSender(log, rig.clock)
+    rig.alerter = Alerter(levels=frozenset({"ERROR"}), state=rig.state, senders={Level.ERROR: sender},
+                          display_tz=SEOUL, clock=rig.clock, sleep=rig.sleep, mode=Mode.WEB_API)
+    records = [rig.record(event("ERROR", service, "down")) for service in ("a", "b", "c")]
+    rig.alerter.handle_batch(records)
+    assert log == ["begin_all 3", "post a", f"keep {SHARD}/{records[2].sequence_number}/0/0", "post b", "post c",
+                   "end_all 3"]
 
 
 def test_webhook_mode_ends_each_alert_at_once() -> None:
     rig, log = ends_rig(Mode.WEBHOOK)
     rig.batch(*(event("ERROR", service, "down") for service in ("a", "b")))
-    assert log == ["begin", "post a", "end", "begin", "post b", "end"]
+    assert log == ["begin_all 2", "post a", "end", "post b", "end"]
 
 
 def test_web_api_samples_seen_while_the_root_is_in_flight_go_out_once_it_is_known() -> None:

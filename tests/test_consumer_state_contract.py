@@ -127,6 +127,24 @@ def test_a_spent_budget_is_known_without_asking(new_state: NewState) -> None:
     assert state.view("warn", "", BASE + 10).free_slot is not None  # another destination, another budget
 
 
+def test_a_batch_s_alerts_begin_together_each_as_alone(new_state: NewState) -> None:
+    """``begin_all``: a re-read's ended alert, another processor's live claim, and a spent slot with an open
+    fingerprint amid a new alert: each gets the verdict it would get alone, and what the refusals teach is known."""
+    a, b = new_state(), new_state()
+    assert a.begin(claim(key(1), BASE, 0, fingerprint="fp1")).verdict is Verdict.TAKEN
+    a.end(key(1), "p1", BASE, key(1))
+    assert a.begin(claim(key(3), BASE, 1, fingerprint="fp3")).verdict is Verdict.TAKEN  # p1 is posting it
+    begun = b.begin_all([claim(key(1), BASE + 1, 2, owner="p2", fingerprint="fp1"),  # ended (a re-read)
+                         claim(key(2), BASE + 1, 3, owner="p2", fingerprint="fp2"),
+                         claim(key(3), BASE + 1, 4, owner="p2", fingerprint="fp3"),  # busy
+                         claim(key(4), BASE + 1, 0, owner="p2", fingerprint="fp1")])  # slot and fingerprint taken
+    assert [x.verdict for x in begun] == [Verdict.ENDED, Verdict.TAKEN, Verdict.BUSY, Verdict.CONFLICT]
+    assert begun[0].ended == Ended(key(1))
+    assert b.view("main", "fp1", BASE + 2, key(9)).fingerprint_open is True  # learned from the refusal
+    assert b.view("main", "fp2", BASE + 2, key(9)).fingerprint_open is True  # its own
+    assert b.view("main", "", BASE + 2, promised={1, 2, 4}).free_slot is None  # 0 learned, 3 its own
+
+
 # -- fingerprints ---------------------------------------------------------------------------------------------------
 
 
@@ -514,6 +532,21 @@ def test_one_alert_costs_two_round_trips(endpoint: str) -> None:
     assert add(state, "main#1", key(55), key(55), {("ERROR", "a", "b"): 1}, BASE) == (Added.ADDED, "main#1")
     assert calls == ["TransactWriteItems"] * 3
     assert state.ended_through(SHARD) == key(60)
+
+
+def test_a_batch_s_alerts_cost_one_round_trip_to_begin(endpoint: str) -> None:
+    client, calls = counting_client(endpoint)
+    table = new_table(endpoint)
+    state = DynamoState(client, table, 40, WINDOW)
+    begun = state.begin_all([claim(key(n), BASE, n, fingerprint=f"fp{n}") for n in range(35)])
+    assert [x.verdict for x in begun] == [Verdict.TAKEN] * 35
+    assert calls == ["TransactWriteItems"] * 2  # up to BEGINS_PER_TRANSACTION in one
+    calls.clear()  # another processor's batch, one of them refused: once more without it
+    other = DynamoState(client, table, 40, WINDOW)
+    begun = other.begin_all([claim(key(100 + n), BASE + 1, 35 + n, owner="p2", fingerprint=f"new{n}")
+                             for n in range(3)] + [claim(key(200), BASE + 1, 38, owner="p2", fingerprint="fp0")])
+    assert [x.verdict for x in begun] == [Verdict.TAKEN] * 3 + [Verdict.CONFLICT]
+    assert calls == ["TransactWriteItems"] * 2
 
 
 def test_a_batch_s_repeats_cost_one_round_trip(endpoint: str) -> None:

@@ -31,6 +31,10 @@ def test_a_stale_send_claim_outlives_the_worst_post_and_a_backoff() -> None:
     assert timing.SEND_STALE_SECONDS > timing.WORST_POST_SECONDS + timing.BACKOFF_MAX_SECONDS
 
 
+def test_a_claim_waiting_for_the_posts_before_it_is_refreshed_before_it_goes_stale() -> None:
+    assert timing.WAITING_CLAIM_REFRESH_SECONDS + timing.WORST_POST_SECONDS < timing.SEND_STALE_SECONDS
+
+
 def test_an_uncertain_outcome_waits_before_posting_again() -> None:
     assert timing.UNCERTAIN_PAUSE_SECONDS >= timing.BACKOFF_MAX_SECONDS
 

@@ -28,13 +28,14 @@ shard's chain of parts + high-water mark), whatever the number of groups.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
 
 DigestLine = tuple[str, str, str]  # (level, service, template)
 CONTRIBUTIONS_PER_PART = 500  # a part's JSON stays well under DynamoDB's 400 KB item (a line's template <= 300 chars)
+BEGINS_PER_TRANSACTION = 33  # three items each (budget slot, fingerprint, send claim): a transaction holds 100
 ENDS_PER_TRANSACTION = 48  # DynamoDB transactions hold 100 items: 2 per end (send record, root or release), the marks
 
 
@@ -155,9 +156,11 @@ class Added(StrEnum):
 
 
 class AlertState(Protocol):
-    def view(self, budget: str, fingerprint: str, now: float, key: str = "") -> View:
+    def view(self, budget: str, fingerprint: str, now: float, key: str = "",
+             promised: Set[int] = frozenset()) -> View:
         """What is known locally (no I/O). A fingerprint claimed by ``key`` itself (a re-read after a crash) is not
-        open: that alert gets its claim back."""
+        open: that alert gets its claim back. ``promised``: the budget's slots other alerts of the same
+        ``begin_all`` take (not free)."""
         ...
 
     def ended_through(self, shard_id: str) -> str | None:
@@ -170,6 +173,11 @@ class AlertState(Protocol):
 
     def begin(self, claim: Claim) -> Begun:
         """Budget slot + fingerprint + send claim, all or nothing (one round trip)."""
+        ...
+
+    def begin_all(self, claims: Sequence[Claim]) -> list[Begun]:
+        """``begin`` of each (a batch's alerts: other fingerprints, other slots), in order: one round trip for up to
+        ``BEGINS_PER_TRANSACTION`` of them, one more when some are refused (the rest go again)."""
         ...
 
     def keep_sending(self, key: str, owner: str, now: float) -> None:

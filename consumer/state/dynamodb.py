@@ -28,7 +28,7 @@ import logging
 import random
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +37,7 @@ from botocore.exceptions import ClientError
 from consumer.model import position
 from consumer.retry import patiently
 from consumer.state import (
+    BEGINS_PER_TRANSACTION,
     CONTRIBUTIONS_PER_PART,
     ENDS_PER_TRANSACTION,
     Added,
@@ -245,20 +246,21 @@ class DynamoState:
                 optional = kept
 
     # -- the decision's input ---------------------------------------------------------------------------------
-    def view(self, budget: str, fingerprint: str, now: float, key: str = "") -> View:
+    def view(self, budget: str, fingerprint: str, now: float, key: str = "",
+             promised: Set[int] = frozenset()) -> View:
         until, owner = self._open_until.get(fingerprint, (0.0, ""))
         return View(fingerprint_open=until > now and owner != key,
-                    free_slot=self._free_slot(budget, now))
+                    free_slot=self._free_slot(budget, now, promised))
 
-    def _free_slot(self, budget: str, now: float) -> int | None:
+    def _free_slot(self, budget: str, now: float, promised: Set[int]) -> int | None:
         busy = self._slot_busy_until.setdefault(budget, {})
         limit = self._limits.get(budget, self._limit)
         if limit <= 256:
-            free = [slot for slot in range(limit) if busy.get(slot, 0.0) <= now]
+            free = [slot for slot in range(limit) if busy.get(slot, 0.0) <= now and slot not in promised]
             return self._random.choice(free) if free else None
         for _ in range(32):
             slot = self._random.randrange(limit)
-            if busy.get(slot, 0.0) <= now:
+            if busy.get(slot, 0.0) <= now and slot not in promised:
                 return slot
         return None
 
@@ -299,19 +301,54 @@ class DynamoState:
     def begin(self, claim: Claim) -> Begun:
         try:
             self._transact(self._begin_items(claim, take_stale=False))
-            self._took_slot(claim)
-            return Begun(Verdict.TAKEN)
         except _Cancelled as cancelled:
-            old_send = cancelled.failed(2)
-            if old_send is not None:
-                ended = self._ended(old_send)
-                if ended is not None:
-                    return Begun(Verdict.ENDED, ended)
-                if claim.now - _num(old_send, "at") < claim.stale_after:
-                    return Begun(Verdict.BUSY)
-                return self._take_over(claim, _num(old_send, "started", _num(old_send, "at")))
-            self._learn(claim, cancelled)
-            return Begun(Verdict.CONFLICT)
+            return self._not_begun(claim, cancelled)
+        self._took_slot(claim)
+        return Begun(Verdict.TAKEN)
+
+    def begin_all(self, claims: Sequence[Claim]) -> list[Begun]:
+        items = [pk for c in claims for pk in (f"budget#{c.budget}#{c.slot}", f"fp#{c.fingerprint}", f"sent#{c.key}")]
+        if len(claims) == 1 or len(set(items)) < len(items) or any(c.slot < 0 or not c.fingerprint for c in claims):
+            return [self.begin(c) for c in claims]  # (a transaction writes an item once; digests have no slot)
+        results: dict[int, Begun] = {}
+        for start in range(0, len(claims), BEGINS_PER_TRANSACTION):
+            waiting = list(enumerate(claims))[start:start + BEGINS_PER_TRANSACTION]
+            while waiting:
+                try:
+                    self._transact([item for _, c in waiting for item in self._begin_items(c, take_stale=False)])
+                except _Cancelled as cancelled:  # the refused ones are known (their items as they were); the
+                    # others were not written: once more without the refused
+                    still = []
+                    for i, (index, claim) in enumerate(waiting):
+                        own = _Cancelled(cancelled.reasons[3 * i:3 * i + 3])
+                        if any(own.failed(k) is not None for k in range(3)):
+                            results[index] = self._not_begun(claim, own)
+                        else:
+                            still.append((index, claim))
+                    if len(still) == len(waiting):  # none refused (a conflict with another transaction): as
+                        # ``begin`` would, decide again
+                        results.update((index, Begun(Verdict.CONFLICT)) for index, _ in waiting)
+                        still = []
+                    waiting = still
+                    continue
+                for index, claim in waiting:
+                    self._took_slot(claim)
+                    results[index] = Begun(Verdict.TAKEN)
+                waiting = []
+        return [results[index] for index in range(len(claims))]
+
+    def _not_begun(self, claim: Claim, cancelled: _Cancelled) -> Begun:
+        """A refused begin: what the refusal says (its conditions 0-2: slot, fingerprint, send claim)."""
+        old_send = cancelled.failed(2)
+        if old_send is not None:
+            ended = self._ended(old_send)
+            if ended is not None:
+                return Begun(Verdict.ENDED, ended)
+            if claim.now - _num(old_send, "at") < claim.stale_after:
+                return Begun(Verdict.BUSY)
+            return self._take_over(claim, _num(old_send, "started", _num(old_send, "at")))
+        self._learn(claim, cancelled)
+        return Begun(Verdict.CONFLICT)
 
     def _take_over(self, claim: Claim, started: float) -> Begun:
         try:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass, field, replace
 
 from consumer.model import position
@@ -49,23 +49,25 @@ class MemoryState:
         self._limit = limit
         self._limits = dict(limits or {})  # per budget (a route's); others: ``limit``
         self._window = window
-        self._slots: dict[str, list[float]] = {}  # budget -> last use of each slot taken so far
+        self._slots: dict[str, dict[int, float]] = {}  # budget -> slot -> its last use
         self._fingerprints: dict[str, _Fingerprint] = {}
         self._sends: dict[str, _Send] = {}
         self._high_water: dict[str, str] = {}
         self._digests: dict[str, tuple[Counter[DigestLine], bool]] = {}
 
-    def view(self, budget: str, fingerprint: str, now: float, key: str = "") -> View:
+    def view(self, budget: str, fingerprint: str, now: float, key: str = "",
+             promised: Set[int] = frozenset()) -> View:
         claim = self._fingerprints.get(fingerprint)
         return View(fingerprint_open=claim is not None and now < claim.until and claim.owner != key,
-                    free_slot=self._free_slot(budget, now))
+                    free_slot=self._free_slot(budget, now, promised))
 
-    def _free_slot(self, budget: str, now: float) -> int | None:
-        used = self._slots.get(budget, [])
-        for slot, at in enumerate(used):
-            if now - at >= self._window:
-                return slot
-        return len(used) if len(used) < self._limits.get(budget, self._limit) else None
+    def _free_slot(self, budget: str, now: float, promised: Set[int] = frozenset()) -> int | None:
+        used = self._slots.get(budget, {})
+        return next((slot for slot in range(self._limits.get(budget, self._limit))
+                     if slot not in promised and self._slot_free(used, slot, now)), None)
+
+    def _slot_free(self, used: Mapping[int, float], slot: int, now: float) -> bool:
+        return slot not in used or now - used[slot] >= self._window
 
     def ended_through(self, shard_id: str) -> str | None:
         return self._high_water.get(shard_id)
@@ -81,16 +83,14 @@ class MemoryState:
         takeover = send is not None and send.owner != claim.owner
         if takeover and send is not None and claim.now - send.at < claim.stale_after:
             return Begun(Verdict.BUSY)
-        used = self._slots.setdefault(claim.budget, [])
-        slot_free = claim.slot < 0 or claim.slot == len(used) < self._limits.get(claim.budget, self._limit) or (
-            claim.slot < len(used) and claim.now - used[claim.slot] >= self._window)
+        used = self._slots.setdefault(claim.budget, {})
+        slot_free = claim.slot < 0 or (claim.slot < self._limits.get(claim.budget, self._limit)
+                                       and self._slot_free(used, claim.slot, claim.now))
         fingerprint = self._fingerprints.get(claim.fingerprint) if claim.fingerprint else None
         fingerprint_free = fingerprint is None or claim.now >= fingerprint.until or fingerprint.owner == claim.key
         if not (slot_free and fingerprint_free):
             return Begun(Verdict.CONFLICT)
-        if claim.slot == len(used):
-            used.append(claim.now)
-        elif claim.slot >= 0:
+        if claim.slot >= 0:
             used[claim.slot] = claim.now
         retake = takeover and fingerprint is not None and fingerprint.owner == claim.key
         if claim.fingerprint and not (retake and claim.incident_events):  # a retaken incident keeps its counts
@@ -108,6 +108,9 @@ class MemoryState:
         counted = dict(old.counted) if old is not None else {}
         counted[claim.shard] = claim.through
         self._fingerprints[claim.fingerprint] = _Fingerprint(claim.key, OPEN_FOR_EVER, incident, counted)
+
+    def begin_all(self, claims: Sequence[Claim]) -> list[Begun]:
+        return [self.begin(claim) for claim in claims]
 
     def keep_sending(self, key: str, owner: str, now: float) -> None:
         send = self._sends.get(key)
