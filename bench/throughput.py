@@ -35,6 +35,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import psutil  # type: ignore[import-untyped]
+
 from bench.common import (
     MODES,
     Summary,
@@ -143,6 +145,7 @@ class CatchUp:
     daemon_started: float
     shards: dict[str, ShardRun]
     processor_stats: dict[str, dict[str, Any]] = field(default_factory=dict)
+    cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds from the first record to the last batch
 
     @property
     def first(self) -> float:
@@ -162,7 +165,31 @@ class CatchUp:
         return None if any(e is None for e in ends) else max(e for e in ends if e is not None) - self.first
 
 
-def catch_up(stack: Stack, load: Preloaded, kind: str, timeout: float, round_: int = 1) -> CatchUp:
+def cpu_seconds(emulator: psutil.Process, receiver: psutil.Process, daemon: psutil.Process) -> dict[str, float]:
+    """CPU seconds (user + system) used so far by the emulator, the Slack receiver, the KCL daemon and its Python
+    processors (the machine's cores are shared by all of them)."""
+    def used(proc: psutil.Process) -> float:
+        try:
+            times = proc.cpu_times()
+            return float(times.user + times.system)
+        except psutil.NoSuchProcess:
+            return 0.0
+
+    return {"emulator": used(emulator), "Slack receiver": used(receiver), "KCL daemon": used(daemon),
+            "Python processors": sum(used(child) for child in daemon.children(recursive=True))}
+
+
+def cpu_between(samples: Sequence[tuple[float, dict[str, float]]], start: float, end: float) -> dict[str, float]:
+    """From the polls' samples: what each used between the last sample before ``start`` and the first after
+    ``end`` (0.25 s apart)."""
+    before = [cpu for t, cpu in samples if t <= start] or [samples[0][1]]
+    after = [cpu for t, cpu in samples if t >= end] or [samples[-1][1]]
+    return {name: after[0][name] - before[-1][name] for name in after[0]}
+
+
+def catch_up(stack: Stack, load: Preloaded, kind: str, timeout: float, round_: int = 1,
+             pids: tuple[int, int] | None = None) -> CatchUp:
+    """One catch-up; ``pids``: the emulator's and the receiver's, to measure what each process used."""
     app = f"{stack.settings.stream_name}-{kind}" + (f"-{round_}" if round_ > 1 else "")
     mark_file = stack.run_dir / f"marks-{kind}-{round_}.jsonl"
     stack.env.update({"CALI_APP_NAME": app, MARK_FILE_ENV: str(mark_file)})
@@ -170,12 +197,16 @@ def catch_up(stack: Stack, load: Preloaded, kind: str, timeout: float, round_: i
     dynamodb = stack.client("dynamodb")
     started = time.time()
     daemon = stack.start_daemon(overrides={"executableName": f"{sys.executable} -m {PROCESSORS[kind]}"})
+    procs = (*(psutil.Process(pid) for pid in pids), psutil.Process(daemon.process.pid)) if pids else None
+    samples: list[tuple[float, dict[str, float]]] = []
     checkpointed: dict[str, float] = {}
     deadline = time.monotonic() + timeout
     try:
         while len(checkpointed) < len(load.shards):
             if not daemon.alive():
                 raise RuntimeError(f"the daemon exited (see {stack.supervisor.log_dir})")
+            if procs is not None:
+                samples.append((time.time(), cpu_seconds(*procs)))
             table_now, now = leases(dynamodb, app), time.time()
             for shard, shard_load in load.shards.items():
                 if shard not in checkpointed and checkpoint_at_least(table_now.get(shard), shard_load.last):
@@ -197,7 +228,10 @@ def catch_up(stack: Stack, load: Preloaded, kind: str, timeout: float, round_: i
                                  min(m["t1"] for m in last) if last else max(m["t1"] for m in own),
                                  checkpointed.get(shard), len(own), sum(m["n"] for m in own),
                                  sum(m["t1"] - m["t0"] for m in own))
-    return CatchUp(kind, started, shards, processor_stats(stack.supervisor.log_dir) if kind == "cali" else {})
+    run = CatchUp(kind, started, shards, processor_stats(stack.supervisor.log_dir) if kind == "cali" else {})
+    if samples:
+        run.cpu = cpu_between(samples, run.first, run.first + run.processed_seconds)
+    return run
 
 
 # -- in-process profile ---------------------------------------------------------------------------------------------
@@ -377,6 +411,10 @@ def report(load: Preloaded, runs: dict[str, CatchUp]) -> None:
         for shard, stats in sorted(run.processor_stats.items()):
             print(f"{kind} {shard} at the end: records {stats.get('records')}, alerts sent {stats.get('alerts_sent')}, "
                   f"digests sent {stats.get('digests_sent')}, events held in the digest {stats.get('held')}")
+    cpu_rows = [[kind, *(f"{seconds:.1f}" for seconds in run.cpu.values())] for kind, run in runs.items() if run.cpu]
+    if cpu_rows:
+        print("\nCPU seconds from the first record handed to a processor to the last batch processed:")
+        print(table(["processor", *next(run.cpu for run in runs.values() if run.cpu)], cpu_rows))
     if {"noop", "cali"} <= runs.keys():
         print(f"\nCALI / no-op (records processed per second, both shards): {ratio(runs):.2f}")
 
@@ -395,9 +433,10 @@ def run(records: int = 100_000, error_ratio: float = 0.1, seed: int = 7, live: b
         stack = new_stack("throughput", **{**CALI_ENV, "CALI_DIGEST_INTERVAL_SECONDS": f"{digest_interval:g}"},
                           **MODES[mode])
         with running(stack):
-            stack.start_emulator()
+            emulator = stack.start_emulator()
             stack.create_resources()
-            stack.start_receiver()
+            receiver = stack.start_receiver()
+            pids = (emulator.process.pid, receiver.process.pid) if emulator and receiver else None
             say(f"pre-loading {records} records")
             load = preload(stack, records, error_ratio, seed)
             rounds_run: list[dict[str, CatchUp]] = []
@@ -407,7 +446,8 @@ def run(records: int = 100_000, error_ratio: float = 0.1, seed: int = 7, live: b
                 for kind in PROCESSORS:
                     say(f"catch-up with the {kind} processor" + (f" (round {round_} of {rounds})" if rounds > 1
                                                                    else ""))
-                    runs[kind] = catch_up(stack, load, kind, timeout=max(300.0, records / 100), round_=round_)
+                    runs[kind] = catch_up(stack, load, kind, timeout=max(300.0, records / 100), round_=round_,
+                                          pids=pids)
                 report(load, runs)
                 rounds_run.append(runs)
             ratios = [ratio(r) for r in rounds_run]

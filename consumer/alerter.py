@@ -3,9 +3,9 @@
 Per batch: parse every record, keep the alert levels, group them by fingerprint (first appearance order). For each
 group, ``decide`` (pure) names what happens, and the alerter carries it out:
 - ALERT: one message for the group. ``begin`` (budget slot + fingerprint + send claim, one transaction; the
-  batch's alerts all in one, ``begin_all``, each with a slot of its own), post, ``end`` (one transaction). Webhook
-  mode: an alert saying "n times". Web API mode: an incident's root message; the ends of the batch's alerts go
-  together at its end (``end_all``, one transaction), not between one post and the next.
+  batch's alerts all in one, ``begin_all``, each with a slot of its own), post, ``end`` (one transaction; the
+  batch's posted alerts together, ``end_all``, not between one post and the next: see ``_end``). Webhook mode: an
+  alert saying "n times". Web API mode: an incident's root message.
 - REPEAT: webhook mode: into the digest; Web API mode: counted into the open incident, the batch's repeats all
   together (``add_repeats``: one round trip). Showing them is the incidents' upkeep (``consumer.incidents``, on a
   worker thread): the root updated in place at most once per ``update_interval``, new message texts in its thread
@@ -62,6 +62,7 @@ from consumer.timing import (
     SEND_STALE_SECONDS,
     UPKEEP_GAP_SECONDS,
     WAITING_CLAIM_REFRESH_SECONDS,
+    WEBHOOK_END_WITHIN_SECONDS,
 )
 
 log = logging.getLogger("cali.alerter")
@@ -193,7 +194,8 @@ class Alerter:
         self._high_water: dict[str, tuple[int, int, int] | None] = {}
         self._pending: dict[str, _Pending] = {}
         self._not_before: dict[str, int] = {}  # destination -> first digest index still open to additions
-        self._ending: list[Ending] = []  # alerts (Web API mode) and digests posted, not yet ended
+        self._ending: list[Ending] = []  # alerts and digests posted, not yet ended
+        self._ending_since = 0.0  # when the first of them was
         self._claimed: list[str] = []  # claimed together (a batch's alerts, the digests due), not posted yet
         self._last: Position | None = None
         self._batch_start: Position | None = None
@@ -371,11 +373,14 @@ class Alerter:
         begun = self._state.begin_all(claims)
         taken = [(a, b) for a, b in zip(alerts, begun, strict=True) if b.verdict is Verdict.TAKEN]
         self._claimed = [a.group.first.ref.key for a, _ in taken]
-        fresh = now
+        fresh, last_post = now, 0.0
         for alerting, began in taken:
             self._claimed.remove(alerting.group.first.ref.key)
             fresh = self._keep_fresh(fresh)
+            self._end_if_due(last_post)
+            started = self._clock()
             self._post_alert(alerting, began, now)
+            last_post = self._clock() - started
         again = []
         for alerting, began in zip(alerts, begun, strict=True):
             if began.verdict is not Verdict.TAKEN:
@@ -420,15 +425,21 @@ class Alerter:
         self.stats.alerted_events += group.count
 
     def _end(self, ending: Ending) -> None:
-        """Web API mode: the ends of a batch's alerts wait for its end (``_end_posted``: one round trip for all),
-        so that an alert's post does not wait for the one before it to end. Until then a crash leaves their send
-        claims, which a re-read takes over once stale and looks up in Slack (no duplicate). Webhook mode, where
-        nothing can be looked up, ends each alert at once."""
-        if self._mode is Mode.WEB_API:
-            self._ending.append(ending)
-        else:
-            self._state.end(ending.key, ending.owner, ending.now, ending.through, refused=ending.refused,
-                            release=ending.release, root=ending.root)
+        """The ends of a batch's alerts go together (``_end_posted``: one round trip for all), so that an alert's
+        post does not wait for the one before it to end. Until then a crash leaves their send claims, which a
+        re-read takes over once stale. Web API mode looks each up in Slack (no duplicate), so its ends wait for the
+        batch's end; webhook mode, where nothing can be looked up, ends the alerts posted before the next post once
+        the oldest waited ``WEBHOOK_END_WITHIN_SECONDS`` or a post took that long (``_end_if_due``): a crash in that
+        window may post them again, as one while an alert's own end is in flight may."""
+        if not self._ending:
+            self._ending_since = self._clock()
+        self._ending.append(ending)
+
+    def _end_if_due(self, last_post: float) -> None:
+        """Webhook mode, before a post: end the alerts posted before it, if they waited long enough (see ``_end``)."""
+        due = max(last_post, self._clock() - self._ending_since) >= WEBHOOK_END_WITHIN_SECONDS
+        if self._mode is Mode.WEBHOOK and self._ending and due:
+            self._end_posted()
 
     def _end_posted(self) -> None:
         if self._ending:

@@ -15,8 +15,9 @@ is bounded by the number of incidents, whatever the rate. The worker makes one r
 ``chat.update`` a minute (https://api.slack.com/docs/rate-limits), the state table is the record path's too (a
 storm's claims, one per incident and update interval on every processor, slowed the alerts' own round trips), and
 nothing the worker does is urgent (the alerts are). In a storm of many incidents, updates come later and the thread
-samples fewer; the counts stay exact. A thread sample
-takes its claim with the others of the same incident in one request (``claim_samples``).
+samples fewer; the counts stay exact. The record path counts repeats without reading their incidents: the worker
+reads the ones whose threads may get samples, all in one request (``read``), and a thread sample takes its claim with
+the others of the same incident in one request (``claim_samples``).
 ``Upkeep(background=False)`` does the work at once, on the caller's thread (unit tests with a fake clock).
 
 A stop drops the work not done yet: counts not shown are shown by the incident's next update (by any processor), or

@@ -7,6 +7,9 @@
   case plus the longest backoff sleep between posts (the claim is refreshed between attempts). Claims taken together
   (a batch's alerts, the digests due) wait for the posts before theirs: they are refreshed before a post once
   ``WAITING_CLAIM_REFRESH_SECONDS`` passed since their last refresh, so none waits a worst post plus that.
+- Webhook mode ends a batch's posted alerts together once the oldest waited ``WEBHOOK_END_WITHIN_SECONDS`` (or a
+  post took that long): a crash in that window may post them again (a webhook cannot be asked), so it stays of the
+  order of one end's own round trip on a busy table (0.1-0.5 s measured, bench/RESULTS.md 8h).
 - A heartbeat older than ``HEALTH_STALE_SECONDS`` means a stuck processor: it must exceed the longest wait a healthy
   processor makes between two heartbeats (one post's worst case plus one backoff sleep, or a wait for a busy claim).
 - The incidents' upkeep (root updates, thread samples: ``consumer/incidents.py``) spaces its requests (claims and
@@ -30,6 +33,7 @@ UNCERTAIN_PAUSE_SECONDS = BACKOFF_MAX_SECONDS  # after an unanswered post, befor
 
 SEND_STALE_SECONDS = WORST_POST_SECONDS + BACKOFF_MAX_SECONDS + 15.0
 WAITING_CLAIM_REFRESH_SECONDS = 2.0
+WEBHOOK_END_WITHIN_SECONDS = 0.25
 BUSY_POLL_SECONDS = 2.0
 UPKEEP_GAP_SECONDS = 1.0
 

@@ -913,15 +913,16 @@ def test_web_api_a_post_in_trouble_ends_the_alerts_posted_before_it_first() -> N
 
 
 class SlowSender(LoggingSender):
-    """Slack answers each post after 5 s (of the rig's clock)."""
+    """Slack answers each post after ``seconds`` (of the rig's clock)."""
 
-    def __init__(self, log: list[str], clock: FakeClock) -> None:
+    def __init__(self, log: list[str], clock: FakeClock, seconds: float = 5.0) -> None:
         super().__init__(log)
         self.clock = clock
+        self.seconds = seconds
 
     def post(self, payload: Mapping[str, Any], *, key: str = "", since: float = 0.0,
              uncertain: bool = False) -> Posted:
-        self.clock.advance(5.0)
+        self.clock.advance(self.seconds)
         return super().post(payload, key=key, since=since, uncertain=uncertain)
 
 
@@ -931,24 +932,36 @@ class KeptState(EndsState):
         super().keep_sending(key, owner, now)
 
 
-def test_claims_waiting_for_a_slow_slack_are_kept_fresh() -> None:
+@pytest.mark.parametrize(("mode", "ends"), [
+    pytest.param(Mode.WEB_API, ["post a", "keep c", "post b", "post c", "end_all 3"], id="web-api"),
+    pytest.param(Mode.WEBHOOK, ["post a", "keep c", "end_all 1", "post b", "end_all 1", "post c", "end_all 1"],
+                 id="webhook-ends-each-before-the-next-slow-post"),
+])
+def test_claims_waiting_for_a_slow_slack_are_kept_fresh(mode: Mode, ends: list[str]) -> None:
     """A batch's alerts begin together, then Slack takes 5 s a post: the claims still waiting are refreshed before
     the next post (no other processor may take them over as stale meanwhile)."""
     log: list[str] = []
     rig = Rig(state=KeptState(log))
     sender = SlowSender(log, rig.clock)
     rig.alerter = Alerter(levels=frozenset({"ERROR"}), state=rig.state, senders={Level.ERROR: sender},
-                          display_tz=SEOUL, clock=rig.clock, sleep=rig.sleep, mode=Mode.WEB_API)
+                          display_tz=SEOUL, clock=rig.clock, sleep=rig.sleep, mode=mode)
     records = [rig.record(event("ERROR", service, "down")) for service in ("a", "b", "c")]
     rig.alerter.handle_batch(records)
-    assert log == ["begin_all 3", "post a", f"keep {SHARD}/{records[2].sequence_number}/0/0", "post b", "post c",
-                   "end_all 3"]
+    keep_c = f"keep {SHARD}/{records[2].sequence_number}/0/0"
+    assert log == ["begin_all 3", *(keep_c if line == "keep c" else line for line in ends)]
 
 
-def test_webhook_mode_ends_each_alert_at_once() -> None:
-    rig, log = ends_rig(Mode.WEBHOOK)
-    rig.batch(*(event("ERROR", service, "down") for service in ("a", "b")))
-    assert log == ["begin_all 2", "post a", "end", "post b", "end"]
+def test_webhook_mode_ends_posted_alerts_together_within_a_bound() -> None:
+    """Webhook mode: nothing can be looked up after a crash, so the alerts posted end before the next post once the
+    oldest waited WEBHOOK_END_WITHIN_SECONDS (0.25 s): here Slack answers in 0.1 s."""
+    log: list[str] = []
+    rig = Rig(state=EndsState(log))
+    sender = SlowSender(log, rig.clock, seconds=0.1)
+    rig.alerter = Alerter(levels=frozenset({"ERROR"}), state=rig.state, senders={Level.ERROR: sender},
+                          display_tz=SEOUL, clock=rig.clock, sleep=rig.sleep, mode=Mode.WEBHOOK)
+    rig.batch(*(event("ERROR", service, "down") for service in "abcde"))
+    assert log == ["begin_all 5", "post a", "post b", "post c", "post d", "end_all 4", "post e", "end_all 1"]
+    assert rig.alerter.stats.alerts_sent == 5 and rig.alerter.safe_through is not None
 
 
 def test_web_api_samples_seen_while_the_root_is_in_flight_go_out_once_it_is_known() -> None:
@@ -991,12 +1004,18 @@ class GatedSender(ThreadedSender):
 
 
 class CountingState(MemoryState):
-    """A real MemoryState that counts the upkeep's claims (each one a round trip in DynamoState) and can fail one."""
+    """A real MemoryState that counts the upkeep's claims and reads (each one a round trip in DynamoState) and can
+    fail one claim."""
 
     def __init__(self) -> None:
         super().__init__(5)
         self.update_claims = 0
+        self.reads: list[int] = []  # the incidents asked for, per read
         self.fail_next_claim: Exception | None = None
+
+    def incidents(self, fingerprints: Sequence[str]) -> dict[str, Incident]:
+        self.reads.append(len(fingerprints))
+        return super().incidents(fingerprints)
 
     def claim_update(self, fingerprint: str, now: float, interval: float) -> tuple[bool, Incident | None]:
         self.update_claims += 1
@@ -1057,6 +1076,26 @@ def test_a_slow_update_does_not_hold_the_batches_and_their_notes_merge() -> None
     assert rig.alerter.upkeep.idle(WAIT)
     assert state.update_claims - claims <= 1  # the twenty notes were one by the time the worker looked
     assert len(sender.updates) == 1
+
+
+def test_the_worker_reads_the_incidents_of_the_notes_it_took_in_one_request() -> None:
+    sender = GatedSender()
+    rig, state = background_rig(sender)
+    rig.batch(pay(30), event("ERROR", "auth", "token expired for 1"))  # two roots
+    assert rig.alerter.upkeep.idle(WAIT)
+    rig.clock.advance(10.0)
+    rig.batch(pay(31))
+    assert sender.updating.wait(WAIT)  # the worker read the pay incident, and is in its root's update
+    assert state.reads == [1]
+    rig.batch(pay(32), event("ERROR", "auth", "token expired for 2"))  # two notes wait, with new texts
+    sender.gate.set()
+    assert rig.alerter.upkeep.idle(WAIT)
+    assert state.reads == [1, 2]  # both incidents in one read
+    assert [payload["text"].split("\n")[0] for _, payload in sender.replies] == [
+        "db timeout after 31ms", "db timeout after 32ms", "token expired for 2"]
+    rig.batch(pay(32), event("ERROR", "auth", "token expired for 2"))  # texts shown already: nothing to read
+    assert rig.alerter.upkeep.idle(WAIT)
+    assert state.reads == [1, 2] and rig.alerter.stats.repeat_events == 5
 
 
 def test_an_upkeep_failure_is_one_line_and_counted_and_the_worker_goes_on(caplog: pytest.LogCaptureFixture) -> None:
