@@ -17,13 +17,14 @@ What is kept:
 - a **high-water mark** per shard: the last event covered by any ended message or digest contribution.
 
 One alert costs two sequential round trips: ``begin`` (budget slot + fingerprint + send claim, one transaction)
-and ``end`` (send record + incident root + high-water mark, one transaction); in Web API mode the ends of a batch's
-alerts go together after their posts (``end_all``: one transaction for up to ``ENDS_PER_TRANSACTION`` of them), so
-an alert costs one round trip before its post and a share of one after. A batch's repeats into open incidents
-cost one, whatever their number (``add_repeats``: one transaction; what they show is read by the incidents' upkeep,
-off the record path: ``incidents``). The over-budget
-groups of one batch cost one, every destination's: ``add_to_digest`` (the part + each bucket's list of parts + the
-shard's chain of parts + high-water mark), whatever the number of groups.
+and ``end`` (send record + incident root + high-water mark, one transaction). A batch's alerts begin together
+(``begin_all``: one transaction for up to ``BEGINS_PER_TRANSACTION`` of them) and end together after their posts
+(``end_all``: one for up to ``ENDS_PER_TRANSACTION``; webhook mode within a bound, ``consumer.alerter``), so an
+alert costs a share of one round trip before its post and a share of one after. A batch's repeats into open
+incidents cost one, whatever their number (``add_repeats``: one transaction; what they show is read by the
+incidents' upkeep, off the record path: ``incidents``). The over-budget groups of one batch cost one, every
+destination's: ``add_to_digest`` (the part + each bucket's list of parts + the shard's chain of parts + high-water
+mark), whatever the number of groups.
 """
 
 from __future__ import annotations
