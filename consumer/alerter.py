@@ -36,7 +36,7 @@ import logging
 import uuid
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence, Set
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -235,12 +235,14 @@ class Alerter:
                 groups.setdefault(self._group_key(alert.event), _Group()).alerts.append(alert)
         over: dict[str, list[_Group]] = {}  # destination -> its groups for the digest; all added in one round trip
         waiting = [(fp, self._not_yet_delivered(group), silence) for (fp, silence), group in groups.items()]
+        closed: set[str] = set()  # refused as repeats: no open incident (decided as such in the next round)
         while waiting:  # (a group whose claim was refused, or not counted after all, is decided again)
             alerts: list[_Alerting] = []  # begun together (one round trip)
             repeats: list[tuple[str, _Group, Sender]] = []  # counted together (one round trip)
             for fp, group, silence in waiting:
-                self._handle(fp, group, silence, over, alerts, repeats)
-            waiting = [(fp, rest, None) for fp, rest in [*self._alert_all(alerts), *self._count_repeats(repeats)]]
+                self._handle(fp, group, silence, over, alerts, repeats, closed=fp in closed)
+            again, closed = self._count_repeats(repeats)
+            waiting = [(fp, rest, None) for fp, rest in [*self._alert_all(alerts), *again]]
         self._end_posted()
         if over:
             self._to_digest(over)
@@ -311,12 +313,14 @@ class Alerter:
         return (fp if ended is None else f"{fp}~{ended.id}"), (holding.id if holding is not None else None)
 
     def _handle(self, fp: str, group: _Group, silence: str | None, over: dict[str, list[_Group]],
-                alerts: list[_Alerting], repeats: list[tuple[str, _Group, Sender]]) -> None:
+                alerts: list[_Alerting], repeats: list[tuple[str, _Group, Sender]], *, closed: bool = False) -> None:
         if not group.alerts:
             return
         sender = self._sender(group.first.event)
         promised = {a.slot for a in alerts if a.sender.name == sender.name}  # (slots of this round's alerts)
         view = self._state.view(sender.name, fp, self._clock(), group.first.ref.key, promised)
+        if closed:
+            view = replace(view, fingerprint_open=False)
         decision = decide(view, silenced=silence is not None)
         if decision.reason is Reason.ALERT:
             assert decision.slot is not None
@@ -467,18 +471,21 @@ class Alerter:
         return alert.event.timestamp or datetime.fromtimestamp(now, UTC)
 
     # -- Web API incidents ----------------------------------------------------------------------------------------
-    def _count_repeats(self, repeats: Sequence[tuple[str, _Group, Sender]]) -> list[tuple[str, _Group]]:
+    def _count_repeats(self, repeats: Sequence[tuple[str, _Group, Sender]]) -> tuple[list[tuple[str, _Group]],
+                                                                                       set[str]]:
         """Count the batch's repeats into their open incidents (``add_repeats``); what is left to decide again (no
-        open incident after all, or a re-read's events after those counted before)."""
+        open incident after all, or a re-read's events after those counted before), and which of them have no open
+        incident (a quiet one, or a webhook mode's dedup claim: not a repeat, whatever the view says)."""
         if not repeats:
-            return []
+            return [], set()
         now = self._clock()
         counted = self._state.add_repeats([Repeated(fp, g.first.ref.shard_id, g.first.ref.key, g.last.ref.key,
                                                     g.count) for fp, g, _ in repeats], now)
-        again = []
+        again, closed = [], set()
         for (fp, group, sender), repeat in zip(repeats, counted, strict=True):
             if not repeat.open:
-                again.append((fp, group))  # no open incident after all
+                again.append((fp, group))
+                closed.add(fp)
             elif repeat.counted_through is not None:  # a re-read: some were counted before
                 self.upkeep.touch(fp, Touch(now, repeated=True))
                 rest = group.after(repeat.counted_through)
@@ -490,7 +497,7 @@ class Alerter:
                 self.stats.repeat_events += group.count
                 self.upkeep.touch(fp, Touch(now, repeated=True, sender=threaded(sender),
                                             alerts=candidates(group.alerts)))
-        return again
+        return again, closed
 
     # -- digests --------------------------------------------------------------------------------------------------
     def _to_digest(self, over: Mapping[str, list[_Group]]) -> None:

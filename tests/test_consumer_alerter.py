@@ -824,6 +824,21 @@ def test_web_api_a_re_read_counts_nothing_twice() -> None:
     assert state.incidents([fp(event("ERROR", "pay", "db timeout after 1ms"))]).popitem()[1].count == 3
 
 
+def test_web_api_mode_opens_an_incident_over_a_webhook_mode_claim() -> None:
+    """`make run`, then `SLACK_BOT_TOKEN=... make run` on the state it saved: a fingerprint alerted in webhook mode
+    (a dedup claim, no incident) is not an open incident; Web API mode opens one. (It used to decide REPEAT, be
+    refused, and decide REPEAT again, without end.)"""
+    rig = Rig()
+    rig.batch(event("ERROR", "pay", "db down"))
+    sender = ThreadedSender()
+    web = Alerter(levels=frozenset({"ERROR"}), state=rig.state, senders={Level.ERROR: sender}, display_tz=SEOUL,
+                  clock=rig.clock, sleep=rig.sleep, mode=Mode.WEB_API)
+    web.handle_batch([rig.record(event("ERROR", "pay", "db down")), rig.record(event("ERROR", "pay", "db down"))])
+    assert web.stats.alerts_sent == 1 and len(sender.payloads) == 1 and web.stats.alerted_events == 2
+    web.handle_batch([rig.record(event("ERROR", "pay", "db down"))])
+    assert web.stats.repeat_events == 1  # and the incident it opened counts the next one
+
+
 def test_web_api_a_taken_over_claim_posts_with_the_look_up() -> None:
     state = MemoryState(5)
     first, _ = web_api_rig()

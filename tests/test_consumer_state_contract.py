@@ -407,6 +407,18 @@ def test_a_batch_s_repeats_count_together_each_as_alone(new_state: NewState) -> 
     assert {fp: i.count for fp, i in b.incidents(["fp1", "fp3"]).items()} == {"fp1": 6, "fp3": 4}
 
 
+def test_a_webhook_mode_dedup_claim_does_not_hold_an_incident_back(new_state: NewState) -> None:
+    """The mode changed (webhook, then Web API) within the dedup window: the fingerprint's claim is not an incident."""
+    a, b = new_state(), new_state()
+    assert begin(a, key(1), BASE, fingerprint="fp").verdict is Verdict.TAKEN  # webhook mode: a dedup claim
+    a.end(key(1), "p1", BASE, key(1))
+    assert b.add_repeat("fp", SHARD, key(2), key(2), 1, BASE + 1) == Repeat(open=False)
+    assert begin(b, key(2), BASE + 1, fingerprint="fp", incident_events=1, through=key(2),
+                 owner="p2").verdict is Verdict.TAKEN
+    assert b.add_repeat("fp", SHARD, key(3), key(3), 1, BASE + 2) == Repeat(open=True)
+    assert b.incidents(["fp"])["fp"].count == 2
+
+
 def test_updates_are_coalesced_per_interval(new_state: NewState) -> None:
     a, b = new_state(), new_state()
     open_incident(a)

@@ -433,7 +433,8 @@ class DynamoState:
                                "ExpressionAttributeValues": {**values, ":until": _n(now + claim.dedup_window),
                                                              ":e": _n(int(now + claim.dedup_window + 3600))}}}
         return {"Update": {
-            **common,
+            **common,  # a webhook mode's dedup claim (no incident: no state) does not hold an incident back
+            "ConditionExpression": f"{common['ConditionExpression']} OR attribute_not_exists(#state)",
             "UpdateExpression": ("SET #until = :forever, #owner = :key, #state = :open, #count = :n, last_seen = :now, "
                                  "shown_count = :zero, shown_at = :zero, #th = :th, expires_at = :e "
                                  "REMOVE ts, channel"),

@@ -87,7 +87,8 @@ class MemoryState:
         slot_free = claim.slot < 0 or (claim.slot < self._limits.get(claim.budget, self._limit)
                                        and self._slot_free(used, claim.slot, claim.now))
         fingerprint = self._fingerprints.get(claim.fingerprint) if claim.fingerprint else None
-        fingerprint_free = fingerprint is None or claim.now >= fingerprint.until or fingerprint.owner == claim.key
+        fingerprint_free = fingerprint is None or claim.now >= fingerprint.until or fingerprint.owner == claim.key or (
+            claim.incident_events > 0 and fingerprint.incident is None)  # (a webhook mode's dedup claim)
         if not (slot_free and fingerprint_free):
             return Begun(Verdict.CONFLICT)
         if claim.slot >= 0:
