@@ -197,7 +197,7 @@ def catch_up(stack: Stack, load: Preloaded, kind: str, timeout: float, round_: i
     dynamodb = stack.client("dynamodb")
     started = time.time()
     daemon = stack.start_daemon(overrides={"executableName": f"{sys.executable} -m {PROCESSORS[kind]}"})
-    procs = (*(psutil.Process(pid) for pid in pids), psutil.Process(daemon.process.pid)) if pids else None
+    procs = (psutil.Process(pids[0]), psutil.Process(pids[1]), psutil.Process(daemon.process.pid)) if pids else None
     samples: list[tuple[float, dict[str, float]]] = []
     checkpointed: dict[str, float] = {}
     deadline = time.monotonic() + timeout

@@ -570,7 +570,7 @@ class Alerter:
             posted = self._deliver(render_digest(contents.lines, self._digest_interval),
                                    self._by_name[pending.destination], key, since=begun.since or now,
                                    uncertain=begun.takeover)
-            self._ending.append(Ending(key, self._owner, self._clock(), None, refused=posted is None))
+            self._end(Ending(key, self._owner, self._clock(), None, refused=posted is None))
             posted_digests.append((bucket, posted is None))
             if posted is not None:
                 self.stats.digests_sent += 1
