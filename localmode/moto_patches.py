@@ -21,6 +21,7 @@ import copy
 import importlib
 import json
 import pickle
+import re
 import threading
 import time
 from collections import OrderedDict, deque
@@ -28,12 +29,19 @@ from typing import Any
 
 from moto.core.responses import ActionResult
 from moto.dynamodb import models as dynamodb_models
+from moto.dynamodb import responses as dynamodb_responses
 from moto.dynamodb.comparisons import ConditionExpressionParser, get_filter_expression
-from moto.dynamodb.exceptions import ItemSizeTooLarge, MockValidationException, TransactionCanceledException
+from moto.dynamodb.exceptions import (
+    ItemSizeTooLarge,
+    ItemSizeToUpdateTooLarge,
+    MockValidationException,
+    TransactionCanceledException,
+)
 from moto.dynamodb.models import dynamo_type
 from moto.dynamodb.models.dynamo_type import DynamoType
 from moto.dynamodb.models.utilities import bytesize
 from moto.dynamodb.parsing import executors, validators
+from moto.dynamodb.parsing.reserved_keywords import ReservedKeywords
 from moto.kinesis import models, responses
 from moto.kinesis.utils import decompose_shard_iterator
 
@@ -158,8 +166,9 @@ def _response_get_records(self: Any) -> Any:
 # transaction costs O(items in the table), and CALI's alert path is two transactions per alert on a table that grows
 # with every message sent. Here every condition is checked first, against the items as they are (a transaction's
 # items are distinct, and requests are serialised, so this is what checking them in turn would give); only when all
-# hold does moto apply the transaction, without the copies and without checking the conditions again. Refused: the
-# same TransactionCanceledException as moto's.
+# hold does moto apply the transaction, without the copies and without checking the conditions again (its plain
+# updates are applied here, below). Refused: the same TransactionCanceledException as moto's; a write over the item
+# size limit cancels the transaction naming that write, as DynamoDB does (moto raises a ValidationException).
 _original_transact_write_items = dynamodb_models.DynamoDBBackend.transact_write_items
 _CHEAP_COPY = type("CheapCopy", (), {"deepcopy": staticmethod(lambda value: value)})()
 
@@ -234,14 +243,97 @@ def _transact_write_items(backend: Any, transact_items: list[dict[str, Any]]) ->
     try:
         for index, entry in enumerate(checked):
             try:
-                _original_transact_write_items(backend, [entry])
-            except MockValidationException as exc:  # DynamoDB cancels the transaction, naming the write refused
+                if not _plain_update(backend, entry):
+                    _original_transact_write_items(backend, [entry])
+            except MockValidationException as exc:
                 undo(index)
+                if not isinstance(exc, ItemSizeTooLarge | ItemSizeToUpdateTooLarge):
+                    raise  # (moto's error, as moto raises it)
                 reasons: list[tuple[Any, Any, Any]] = [(None, None, None)] * len(checked)
-                reasons[index] = ("ValidationError", exc.message, None)
+                reasons[index] = ("ValidationError", exc.message, None)  # DynamoDB cancels the transaction,
+                # naming the write refused
                 raise TransactionCanceledException(reasons) from None
     finally:
         dynamodb_models.copy = real_copy  # type: ignore[attr-defined]
+
+
+# A transaction's plain updates (``SET a = :v`` and ``ADD n :k`` of top-level attributes, scalar values, numbers
+# added) are applied here directly: moto's validators walk the expression's tree eight times and copy it per update,
+# most of a 30-update transaction's cost (a batch's repeats, ``DynamoState.add_repeats``). Anything else (paths,
+# functions, REMOVE/DELETE, sets, a reserved word, a key attribute, a missing name or value, a type moto refuses)
+# goes through moto's own update, with its own errors; tests/test_moto_patches.py compares the two.
+_PLAIN_VALUE_TYPES = frozenset({"S", "N", "B", "BOOL", "NULL"})
+_NAME = re.compile(r"#[A-Za-z0-9_]+|[A-Za-z][A-Za-z0-9_]*")
+_SET_ACTION = re.compile(rf"\s*({_NAME.pattern})\s*=\s*(:[A-Za-z0-9_]+)\s*")
+_ADD_ACTION = re.compile(rf"\s*({_NAME.pattern})\s+(:[A-Za-z0-9_]+)\s*")
+_CLAUSE = re.compile(r"\b(SET|ADD|REMOVE|DELETE)\b", re.IGNORECASE)
+_plain: OrderedDict[str, tuple[tuple[str, str, str], ...] | None] = OrderedDict()  # expression -> its actions
+_reserved: frozenset[str] = frozenset()
+
+
+def _plain_actions(expression: str) -> tuple[tuple[str, str, str], ...] | None:
+    """(``SET`` or ``ADD``, name, value) of each action of a plain update expression; None for any other."""
+    if expression in _plain:
+        return _plain[expression]
+    global _reserved
+    if not _reserved:
+        _reserved = frozenset(word.upper() for word in ReservedKeywords.get_reserved_keywords())
+    parts = _CLAUSE.split(expression)
+    actions: list[tuple[str, str, str]] | None = [] if not parts[0].strip() else None
+    clauses = [keyword.upper() for keyword in parts[1::2]]
+    if len(set(clauses)) < len(clauses) or not set(clauses) <= {"SET", "ADD"}:
+        actions = None
+    for keyword, body in zip(clauses, parts[2::2], strict=True):
+        pattern = _SET_ACTION if keyword == "SET" else _ADD_ACTION
+        for action in body.split(","):
+            match = pattern.fullmatch(action)
+            if actions is None or match is None or match[1].upper() in _reserved:
+                actions = None
+                break
+            actions.append((keyword, match[1], match[2]))
+    plain = tuple(actions) if actions else None
+    _keep(_plain, expression, plain)
+    return plain
+
+
+def _plain_update(backend: Any, entry: dict[str, Any]) -> bool:
+    """Apply ``entry`` if it is a plain update of an existing item (its condition was checked): whether it was."""
+    op_type, op = next(iter(entry.items()))
+    actions = _plain_actions(op.get("UpdateExpression", "")) if op_type == "Update" else None
+    if actions is None:
+        return False
+    table = backend.get_table(op["TableName"])
+    key = _key(backend, op_type, op)
+    if table.range_key_attr or table.stream_shard is not None or table.global_indexes or table.indexes:
+        return False
+    item = table.get_item(DynamoType(key[table.hash_key_attr]), None)
+    names, values = op.get("ExpressionAttributeNames") or {}, op.get("ExpressionAttributeValues") or {}
+    if item is None:
+        return False
+    changes: dict[str, DynamoType] = {}
+    for keyword, name, placeholder in actions:
+        attribute = names.get(name) if name.startswith("#") else name
+        raw = values.get(placeholder)
+        if attribute is None or raw is None or attribute == table.hash_key_attr or attribute in changes or \
+                len(raw) != 1 or next(iter(raw)) not in _PLAIN_VALUE_TYPES:
+            return False
+        value = DynamoType(raw)
+        if keyword == "ADD":
+            current = item.attrs.get(attribute, DynamoType({"N": "0"}))
+            if value.type != "N" or current.type != "N":
+                return False
+            try:
+                value = current + value
+            except Exception:  # (a number moto cannot add: its own error, from its own update)
+                return False
+        changes[attribute] = value
+    before = dict(item.attrs)
+    dict.update(item.attrs, changes)
+    if _item_size(item.attrs) > ITEM_SIZE_LIMIT:
+        dict.clear(item.attrs)
+        dict.update(item.attrs, before)
+        raise ItemSizeToUpdateTooLarge
+    return True
 
 
 # -- DynamoDB UpdateItem: costs linear in the expression --------------------------------------------------------
@@ -303,6 +395,10 @@ _original_make = UpdateExpressionParser.make.__func__
 _original_lex = ConditionExpressionParser._lex_condition_expression
 _parsed: OrderedDict[str, bytes] = OrderedDict()  # UpdateExpression -> its tree, pickled
 _lexed: OrderedDict[str, tuple[tuple[Any, ...], ...]] = OrderedDict()  # ConditionExpression -> its tokens
+_shared: OrderedDict[str, Any] = OrderedDict()  # UpdateExpression -> its tree, read only (the request layer's)
+_original_parse = ConditionExpressionParser.parse
+_conditions: OrderedDict[str, tuple[Any, tuple[str, ...], tuple[str, ...]]] = OrderedDict()  # (expression, names,
+# values) -> the condition, the names and values it uses
 
 
 def _keep(cache: OrderedDict[str, Any], key: str, value: Any) -> None:
@@ -327,6 +423,38 @@ def _lex(self: Any) -> Any:
         _keep(_lexed, self.condition_expression, tuple(tuple(node[:4]) for node in nodes))
         return nodes
     return deque(self.Node(*token, children=[]) for token in tokens)  # (a lexed token's children: a new list)
+
+
+def _parse_condition(self: Any) -> Any:
+    """moto parses a request's ConditionExpression once to check the request, and again to evaluate it (in a
+    transaction: the check before applying, ``_refusals``). The same expression with the same names and values gives
+    the same condition (moto's condition objects are not changed by evaluating them): here it is parsed once."""
+    if not self.condition_expression:
+        return _original_parse(self)
+    key = json.dumps([self.condition_expression, self.expression_attribute_names,
+                      self.expression_attribute_values], sort_keys=True)
+    kept = _conditions.get(key)
+    if kept is None:
+        op = _original_parse(self)
+        _keep(_conditions, key, (op, tuple(self.expr_attr_names_found), tuple(self.expr_attr_values_found)))
+        return op
+    op, names, values = kept
+    self.expr_attr_names_found.extend(names)
+    self.expr_attr_values_found.extend(values)
+    return op
+
+
+class _SharedTrees:
+    """``UpdateExpressionParser`` for moto's request layer, which only reads a tree (the names and values it uses):
+    the one kept tree of the expression, not a copy per request."""
+
+    @staticmethod
+    def make(expression: str) -> Any:
+        tree = _shared.get(expression)
+        if tree is None:
+            tree = _make(UpdateExpressionParser, expression)
+            _keep(_shared, expression, tree)
+        return tree
 
 
 def _copy_tree(value: Any, memo: Any = None) -> Any:
@@ -422,6 +550,8 @@ PATCHES: tuple[tuple[Any, str, Any], ...] = (
     (validators.ActionCountValidator, "verify_action_counts", _verify_action_counts),
     (UpdateExpressionParser, "make", classmethod(_make)),
     (ConditionExpressionParser, "_lex_condition_expression", _lex),
+    (ConditionExpressionParser, "parse", _parse_condition),
+    (dynamodb_responses, "UpdateExpressionParser", _SharedTrees),
     (validators, "deepcopy", _copy_tree),
     (ast_nodes.DepthFirstTraverser, "traverse", _traverse),
     (validators.OverlappingPathsValidator, "check_for_overlapping_paths", _check_for_overlapping_paths),

@@ -235,6 +235,40 @@ def _expression_scenario(client: Any) -> list[Any]:
         _outcome(lambda: client.get_item(TableName="t", Key=key)),
         _outcome(lambda: client.get_item(TableName="t", Key={"pk": {"S": "p"}})),
     ]
+    out += _plain_updates_in_transactions(client)
+    return out
+
+
+def _plain_updates_in_transactions(client: Any) -> list[Any]:
+    """Transactions of plain updates (applied by the patches themselves) and of near-plain ones (moto's own)."""
+    def transact(*updates: tuple[str, str, dict[str, Any], dict[str, str] | None]) -> Any:
+        items = []
+        for pk, expression, values, names in updates:
+            update: dict[str, Any] = {"TableName": "t", "Key": {"pk": {"S": pk}}, "UpdateExpression": expression,
+                                      "ExpressionAttributeValues": values}
+            if names is not None:
+                update["ExpressionAttributeNames"] = names
+            items.append({"Update": update})
+        return _outcome(lambda: client.transact_write_items(TransactItems=items))
+
+    repeat = "ADD #count :n SET last_seen = :now, #th = :last"
+    names = {"#count": "count", "#th": "th_2"}
+    one = {":one": {"N": "1"}}
+    out = [
+        transact(("k", repeat, {":n": {"N": "3"}, ":now": {"N": "8"}, ":last": {"S": "z"}}, names),
+                 ("new0", repeat, {":n": {"N": "1.5"}, ":now": {"N": "9"}, ":last": {"S": "y"}}, names),
+                 ("new1", "ADD fresh :one", one, None),
+                 ("new2", "set a2 = :v, b2 = :b add c2 :one", {**one, ":v": {"S": ""}, ":b": {"BOOL": True}}, None)),
+        transact(("k", "SET size = :one", one, None)),  # a reserved word
+        transact(("k", "SET pk = :one", one, None)),  # a key attribute
+        transact(("k", "SET a = :one ADD a :one", one, None)),  # one attribute twice
+        transact(("k", "SET l = :l", {":l": {"L": [{"N": "1"}]}}, None), ("absent", "SET a = :one", one, None)),
+        transact(("k", "ADD fresh :one", one, None), ("new0", "ADD last_seen :s", {":s": {"S": "x"}}, None)),
+        transact(("k", "SET #a = :one", one, {"#b": "a"})),  # a name not given
+        transact(("k", "ADD #a :one", {":two": {"N": "2"}}, {"#a": "a"})),  # a value not given
+    ]
+    out += [_outcome(lambda pk=pk: client.get_item(TableName="t", Key={"pk": {"S": pk}}))  # type: ignore[misc]
+            for pk in ("k", "new0", "new1", "new2", "absent")]
     return out
 
 
@@ -254,11 +288,11 @@ def test_updates_conditions_and_their_errors_are_moto_s_own() -> None:
     finally:
         moto_patches.apply()
     patched = _run_scenario()
-    assert len(patched) == len(alone) == 34
+    assert len(patched) == len(alone) == 47
     for i, (a, b) in enumerate(zip(alone, patched, strict=True)):
         assert a == b, f"step {i}: moto alone {a!r}, patched {b!r}"
     errors = [o for o in patched if isinstance(o, tuple)]
-    assert len(errors) >= 12, errors  # the refusals are part of what is compared
+    assert len(errors) >= 18, errors  # the refusals are part of what is compared
 
 
 def test_an_expression_is_parsed_once_and_its_tree_walked_without_per_node_checks(
@@ -285,3 +319,31 @@ def test_an_expression_is_parsed_once_and_its_tree_walked_without_per_node_check
     assert calls["lex"] == 12, calls  # once: the condition's 8 tokens and 4 spaces (moto alone: 3 times per update)
     assert calls["overlap"] == 11, calls  # once per validation (the first update, creating the item, has two); moto
     # alone: at each of the ~60 nodes of the tree
+
+
+def test_a_transaction_s_plain_updates_are_applied_without_moto_s_update_and_each_condition_parsed_once(
+        dynamodb: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: Counter[str] = Counter()
+    backend = type(moto_patches.dynamodb_models.dynamodb_backends["123456789012"]["ap-northeast-2"])
+    update_item, parse = backend.update_item, moto_patches._original_parse
+    monkeypatch.setattr(backend, "update_item", lambda *a, **k: calls.update(["update"]) or update_item(*a, **k))
+    monkeypatch.setattr(moto_patches, "_original_parse", lambda self: calls.update(["parse"]) or parse(self))
+    for pk in ("a", "b", "c"):
+        dynamodb.put_item(TableName="t", Item={"pk": {"S": pk}, "state": {"S": "open"}, "count": {"N": "1"}})
+    repeats = [{"Update": {  # a batch's repeats (consumer/state/dynamodb.py)
+        "TableName": "t", "Key": {"pk": {"S": pk}}, "UpdateExpression": "ADD #count :n SET last_seen = :now, #th = :l",
+        "ConditionExpression": "#state = :open AND (attribute_not_exists(#th) OR #th < :first)",
+        "ExpressionAttributeNames": {"#count": "count", "#state": "state", "#th": "th_0"},
+        "ExpressionAttributeValues": {":n": {"N": str(n)}, ":now": {"N": "7"}, ":open": {"S": "open"},
+                                      ":first": {"S": "0001"}, ":l": {"S": "0009"}}}}
+        for n, pk in enumerate(("a", "b", "c"), start=2)]
+    calls.clear()
+    dynamodb.transact_write_items(TransactItems=repeats)
+    items = [dynamodb.get_item(TableName="t", Key={"pk": {"S": pk}})["Item"] for pk in ("a", "b", "c")]
+    assert [(i["count"], i["last_seen"], i["th_0"]) for i in items] == [
+        ({"N": str(n)}, {"N": "7"}, {"S": "0009"}) for n in (3, 4, 5)]
+    assert calls == {"parse": 3}, calls  # moto alone: three parses per condition (the request's check, the
+    # transaction's, the update's) and moto's whole update (eight walks of the expression) per item
+    with pytest.raises(dynamodb.exceptions.TransactionCanceledException):  # a re-read: counted before
+        dynamodb.transact_write_items(TransactItems=repeats)
+    assert dynamodb.get_item(TableName="t", Key={"pk": {"S": "a"}})["Item"]["count"] == {"N": "3"}
