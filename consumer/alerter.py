@@ -7,9 +7,10 @@ group, ``decide`` (pure) names what happens, and the alerter carries it out:
   batch's posted alerts together, ``end_all``, not between one post and the next: see ``_end``). Webhook mode: an
   alert saying "n times". Web API mode: an incident's root message.
 - REPEAT: webhook mode: into the digest; Web API mode: counted into the open incident, the batch's repeats all
-  together (``add_repeats``: one round trip). Showing them is the incidents' upkeep (``consumer.incidents``, on a
-  worker thread): the root updated in place at most once per ``update_interval``, new message texts in its thread
-  (bounded per minute), "quiet since ..." after ``resolve_after``.
+  together (``add_repeats``: one round trip; with the groups for the digest, ``add_counts``: one for both).
+  Showing them is the incidents' upkeep (``consumer.incidents``, on a worker thread): the root updated in place at
+  most once per ``update_interval``, new message texts in its thread (bounded per minute), "quiet since ..." after
+  ``resolve_after``.
 - OVER_BUDGET: into the application-wide digest of the destination's current interval (one per interval for the
   whole application, sent by whichever processor gets to it first once the interval closed; the budget limits
   alerts, not this one message per interval). The batch's groups for every destination are added at its end,
@@ -241,7 +242,7 @@ class Alerter:
             repeats: list[tuple[str, _Group, Sender]] = []  # counted together (one round trip)
             for fp, group, silence in waiting:
                 self._handle(fp, group, silence, over, alerts, repeats, closed=fp in closed)
-            again, closed = self._count_repeats(repeats)
+            again, closed = self._count_repeats(repeats, over)
             waiting = [(fp, rest, None) for fp, rest in [*self._alert_all(alerts), *again]]
         self._end_posted()
         if over:
@@ -471,16 +472,27 @@ class Alerter:
         return alert.event.timestamp or datetime.fromtimestamp(now, UTC)
 
     # -- Web API incidents ----------------------------------------------------------------------------------------
-    def _count_repeats(self, repeats: Sequence[tuple[str, _Group, Sender]]) -> tuple[list[tuple[str, _Group]],
-                                                                                       set[str]]:
-        """Count the batch's repeats into their open incidents (``add_repeats``); what is left to decide again (no
-        open incident after all, or a re-read's events after those counted before), and which of them have no open
-        incident (a quiet one, or a webhook mode's dedup claim: not a repeat, whatever the view says)."""
+    def _count_repeats(self, repeats: Sequence[tuple[str, _Group, Sender]],
+                       over: dict[str, list[_Group]]) -> tuple[list[tuple[str, _Group]], set[str]]:
+        """Count the batch's repeats into their open incidents (``add_repeats``), with the groups decided for the
+        digest so far (``add_counts``: one round trip for both; ``over`` keeps the ones to add to a later bucket);
+        what is left to decide again (no open incident after all, or a re-read's events after those counted
+        before), and which of them have no open incident (a quiet one, or a webhook mode's dedup claim: not a
+        repeat, whatever the view says)."""
         if not repeats:
             return [], set()
         now = self._clock()
-        counted = self._state.add_repeats([Repeated(fp, g.first.ref.shard_id, g.first.ref.key, g.last.ref.key,
-                                                    g.count) for fp, g, _ in repeats], now)
+        counting = [Repeated(fp, g.first.ref.shard_id, g.first.ref.key, g.last.ref.key, g.count)
+                    for fp, g, _ in repeats]
+        if over:
+            digesting = [(destination, group) for destination, groups in over.items() for group in groups]
+            over.clear()
+            buckets, by_bucket = self._digest_buckets(digesting, now)
+            counted, added = self._state.add_counts(counting, by_bucket, now)
+            for destination, group in self._digested(digesting, buckets, added):
+                over.setdefault(destination, []).append(group)
+        else:
+            counted = self._state.add_repeats(counting, now)
         again, closed = [], set()
         for (fp, group, sender), repeat in zip(repeats, counted, strict=True):
             if not repeat.open:
@@ -505,24 +517,36 @@ class Alerter:
         waiting = [(destination, group) for destination, groups in over.items() for group in groups]
         while waiting:
             now = self._clock()
-            buckets = {destination: digest_bucket(destination, now, self._digest_interval,
-                                                  self._not_before.get(destination, 0)) for destination, _ in waiting}
-            by_bucket: dict[str, list[Contribution]] = {}
-            for destination, group in waiting:
-                by_bucket.setdefault(buckets[destination][0], []).append(self._contribution(group))
-            results = {bucket: iter(added) for bucket, added in self._state.add_to_digest(by_bucket, now).items()}
-            sealed = []
-            for destination, group in waiting:
-                bucket, index = buckets[destination]
-                added, where = next(results[bucket])
-                if added is Added.SEALED:
-                    sealed.append((destination, group))
-                    self._not_before[destination] = index + 1  # being sent: join the next one
-                elif added is Added.ALREADY and where is not None:
-                    self._rejoin(where, group.count)
-                else:
-                    self._hold(bucket, group.count)
-            waiting = sealed
+            buckets, by_bucket = self._digest_buckets(waiting, now)
+            waiting = self._digested(waiting, buckets, self._state.add_to_digest(by_bucket, now))
+
+    def _digest_buckets(self, groups: Sequence[tuple[str, _Group]], now: float) -> tuple[
+            dict[str, tuple[str, int]], dict[str, list[Contribution]]]:
+        """Each destination's current bucket (name, index), and the groups' contributions by bucket."""
+        buckets = {destination: digest_bucket(destination, now, self._digest_interval,
+                                              self._not_before.get(destination, 0)) for destination, _ in groups}
+        by_bucket: dict[str, list[Contribution]] = {}
+        for destination, group in groups:
+            by_bucket.setdefault(buckets[destination][0], []).append(self._contribution(group))
+        return buckets, by_bucket
+
+    def _digested(self, groups: Sequence[tuple[str, _Group]], buckets: Mapping[str, tuple[str, int]],
+                  added: Mapping[str, Sequence[tuple[Added, str | None]]]) -> list[tuple[str, _Group]]:
+        """The groups' events held in their buckets (or ended, a re-read's); the ones whose bucket was sealed (for
+        a later bucket)."""
+        results = {bucket: iter(outcomes) for bucket, outcomes in added.items()}
+        sealed = []
+        for destination, group in groups:
+            bucket, index = buckets[destination]
+            outcome, where = next(results[bucket])
+            if outcome is Added.SEALED:
+                sealed.append((destination, group))
+                self._not_before[destination] = index + 1  # being sent: join the next one
+            elif outcome is Added.ALREADY and where is not None:
+                self._rejoin(where, group.count)
+            else:
+                self._hold(bucket, group.count)
+        return sealed
 
     @staticmethod
     def _contribution(group: _Group) -> Contribution:

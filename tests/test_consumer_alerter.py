@@ -29,7 +29,7 @@ from consumer.errors import PermanentDelivery, RetryableDelivery
 from consumer.model import Level, LogEvent
 from consumer.pipeline.fingerprint import fingerprint
 from consumer.pipeline.parse import parse_line
-from consumer.state import Added, Begun, Claim, Contribution, Ending, Incident, Verdict
+from consumer.state import Added, Begun, Claim, Contribution, Ending, Incident, Repeat, Repeated, Verdict
 from consumer.state.memory import MemoryState
 from consumer.timing import BACKOFF_MAX_SECONDS
 from tests.corpus import fluent_bit_records
@@ -779,6 +779,46 @@ def test_web_api_a_minute_whose_samples_are_taken_asks_no_more_claims() -> None:
     rig.clock.advance(60.0)
     rig.batch(event("ERROR", "pay", "db timeout after 300ms"))
     assert (len(sender.replies), state.sample_claims) == (4, 3)
+
+
+class CountCallsState(MemoryState):
+    """A real MemoryState that lists the calls counting a batch's events (each one a round trip in DynamoState)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(limit)
+        self.calls: list[str] = []
+
+    def add_repeats(self, repeats: Sequence[Repeated], now: float) -> list[Repeat]:
+        self.calls.append("add_repeats")
+        return super().add_repeats(repeats, now)
+
+    def add_to_digest(self, contributions: Mapping[str, Sequence[Contribution]],
+                      now: float) -> dict[str, list[tuple[Added, str | None]]]:
+        self.calls.append("add_to_digest")
+        return super().add_to_digest(contributions, now)
+
+    def add_counts(self, repeats: Sequence[Repeated], contributions: Mapping[str, Sequence[Contribution]],
+                   now: float) -> tuple[list[Repeat], dict[str, list[tuple[Added, str | None]]]]:
+        self.calls.append("add_counts")
+        return MemoryState.add_repeats(self, repeats, now), MemoryState.add_to_digest(self, contributions, now)
+
+
+def test_web_api_a_batch_s_repeats_and_digest_groups_are_counted_in_one_call() -> None:
+    rig, sender = web_api_rig(limit=2)
+    state = CountCallsState(2)
+    rig.alerter = Alerter(levels=frozenset({"ERROR", "WARN"}), state=state, senders={Level.ERROR: sender},
+                          display_tz=SEOUL, clock=rig.clock, sleep=rig.sleep, mode=Mode.WEB_API)
+    rig.batch(*DISTINCT[:2])  # two incidents: their roots
+    assert (len(sender.payloads), state.calls) == (2, [])
+    rig.batch(*DISTINCT, DISTINCT[0])  # repeats of both, the other six over budget: one call for all
+    assert state.calls == ["add_counts"]
+    stats = rig.alerter.stats
+    assert (stats.repeat_events, stats.decisions["over_budget"], rig.alerter.held) == (3, 6, 6)
+    state.calls.clear()
+    rig.batch(DISTINCT[1])  # repeats alone
+    rig.batch(DISTINCT[3])  # the digest alone
+    assert state.calls == ["add_repeats", "add_to_digest"]
+    assert ended(rig) == alert_events(rig)
 
 
 def test_web_api_quiet_after_the_resolve_time_then_a_new_incident() -> None:

@@ -407,6 +407,30 @@ def test_a_batch_s_repeats_count_together_each_as_alone(new_state: NewState) -> 
     assert {fp: i.count for fp, i in b.incidents(["fp1", "fp3"]).items()} == {"fp1": 6, "fp3": 4}
 
 
+def test_a_batch_s_repeats_and_digest_groups_count_together_each_as_alone(new_state: NewState) -> None:
+    a, b = new_state(), new_state()
+    open_incident(a, fp="fp1", at=1)
+    open_incident(a, fp="fp2", at=11)
+    assert b.add_repeat("fp2", SHARD, key(30), key(31), 2, BASE + 1).counted_through is None  # counted before
+    line = ("ERROR", "svc", "boom")
+    assert add(a, "ops#1", key(20), key(20), {line: 1}, BASE) == (Added.ADDED, "ops#1")
+    seal(a, "ops#1")  # being sent: its groups go to a later bucket, the rest are counted
+    repeats = [Repeated("fp1", SHARD, key(30), key(32), 3), Repeated("fp2", SHARD, key(30), key(33), 4),
+               Repeated("nope", SHARD, key(34), key(34), 1)]
+    contributions = {"main#1": [Contribution(key(35), key(36), {line: 2})],
+                     "ops#1": [Contribution(key(37), key(37), {line: 1})]}
+    counted, added = b.add_counts(repeats, contributions, BASE + 2)
+    assert counted == [Repeat(open=True), Repeat(open=True, counted_through=key(31)), Repeat(open=False)]
+    assert added == {"main#1": [(Added.ADDED, "main#1")], "ops#1": [(Added.SEALED, None)]}
+    assert {fp: i.count for fp, i in a.incidents(["fp1", "fp2"]).items()} == {"fp1": 5, "fp2": 4}
+    assert seal(a, "main#1").total == 2
+    counted, added = b.add_counts(repeats[:1], contributions, BASE + 3)  # the batch read again: nothing twice
+    assert counted == [Repeat(open=True, counted_through=key(32))]
+    assert added == {"main#1": [(Added.ALREADY, "main#1")], "ops#1": [(Added.SEALED, None)]}
+    assert a.incidents(["fp1"])["fp1"].count == 5
+    assert b.add_counts([], {}, BASE + 3) == ([], {})
+
+
 def test_a_webhook_mode_dedup_claim_does_not_hold_an_incident_back(new_state: NewState) -> None:
     """The mode changed (webhook, then Web API) within the dedup window: the fingerprint's claim is not an incident."""
     a, b = new_state(), new_state()
@@ -561,12 +585,18 @@ def test_a_batch_s_alerts_cost_one_round_trip_to_begin(endpoint: str) -> None:
     assert calls == ["TransactWriteItems"] * 2
 
 
-def test_a_batch_s_repeats_cost_one_round_trip(endpoint: str) -> None:
+def with_incidents(endpoint: str, incidents: int) -> tuple[DynamoState, list[str]]:
+    """A state with incidents ``fp1``.. open, and the requests it sends from then on."""
     client, calls = counting_client(endpoint)
     state = DynamoState(client, new_table(endpoint), 1000, WINDOW)
-    for n in range(1, 8):
+    for n in range(1, incidents + 1):
         open_incident(state, fp=f"fp{n}", at=10 * n)
     calls.clear()
+    return state, calls
+
+
+def test_a_batch_s_repeats_cost_one_round_trip(endpoint: str) -> None:
+    state, calls = with_incidents(endpoint, 7)
     counted = state.add_repeats([Repeated(f"fp{n}", SHARD, key(100 + n), key(100 + n), 1) for n in range(1, 8)],
                                 BASE + 1)
     assert counted == [Repeat(open=True)] * 7
@@ -580,6 +610,28 @@ def test_a_batch_s_repeats_cost_one_round_trip(endpoint: str) -> None:
     assert {fp: i.count for fp, i in state.incidents([f"fp{n}" for n in range(1, 8)]).items()} == {
         f"fp{n}": 4 if n == 3 else 3 for n in range(1, 8)}
     assert calls == ["BatchGetItem"]
+
+
+def test_a_batch_s_repeats_and_digest_groups_cost_one_round_trip(endpoint: str) -> None:
+    state, calls = with_incidents(endpoint, 30)
+    line = ("WARN", "svc", "slow")
+
+    def batch(first: int, closed: bool = False) -> tuple[list[Repeat], dict[str, list[tuple[Added, str | None]]]]:
+        repeats = [Repeated(f"fp{n}", SHARD, key(first + n), key(first + n), 2) for n in range(1, 31)]
+        if closed:
+            repeats.append(Repeated("nope", SHARD, key(first + 31), key(first + 31), 1))
+        return state.add_counts(repeats, {"main#1": [Contribution(key(first + 40), key(first + 45), {line: 6})],
+                                          "ops#1": [Contribution(key(first + 46), key(first + 46), {line: 1})]},
+                                BASE + 1)
+
+    assert batch(1000) == ([Repeat(open=True)] * 30, {"main#1": [(Added.ADDED, "main#1")],
+                                                      "ops#1": [(Added.ADDED, "ops#1")]})
+    assert calls == ["TransactWriteItems"]
+    calls.clear()  # a repeat refused (no open incident): once more without it
+    counted, _ = batch(2000, closed=True)
+    assert counted == [Repeat(open=True)] * 30 + [Repeat(open=False)]
+    assert calls == ["TransactWriteItems", "TransactWriteItems"]
+    assert {i.count for i in state.incidents([f"fp{n}" for n in range(1, 31)]).values()} == {6}
 
 
 def test_the_ends_of_a_batch_s_alerts_cost_one_round_trip(endpoint: str) -> None:

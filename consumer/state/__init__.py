@@ -24,7 +24,8 @@ alert costs a share of one round trip before its post and a share of one after. 
 incidents cost one, whatever their number (``add_repeats``: one transaction; what they show is read by the
 incidents' upkeep, off the record path: ``incidents``). The over-budget groups of one batch cost one, every
 destination's: ``add_to_digest`` (the part + each bucket's list of parts + the shard's chain of parts + high-water
-mark), whatever the number of groups.
+mark), whatever the number of groups. A batch with both costs one too: ``add_counts``, the same items in one
+transaction.
 """
 
 from __future__ import annotations
@@ -230,6 +231,12 @@ class AlertState(Protocol):
         """Count the contributions (groups of one shard, by digest bucket) into their buckets, each recorded under
         its key: one round trip for all of them (one per ``CONTRIBUTIONS_PER_PART``). One result per contribution,
         in order, by bucket; ALREADY comes with the bucket they went to."""
+        ...
+
+    def add_counts(self, repeats: Sequence[Repeated], contributions: Mapping[str, Sequence[Contribution]],
+                   now: float) -> tuple[list[Repeat], dict[str, list[tuple[Added, str | None]]]]:
+        """``add_repeats`` and ``add_to_digest`` (one shard's) in one round trip, as one transaction (one more when
+        some are refused, as for each alone): a Web API batch's counts."""
         ...
 
     def open_digests(self, claims: Sequence[Claim]) -> list[tuple[Begun, DigestContents | None]]:

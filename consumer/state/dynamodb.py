@@ -59,7 +59,8 @@ log = logging.getLogger("cali.state")
 
 DELIVERED_TTL_SECONDS = 7 * 24 * 3600
 INCIDENT_TTL_SECONDS = 30 * 24 * 3600
-REPEATS_PER_TRANSACTION = 100  # one item each
+TRANSACT_ITEMS = 100  # DynamoDB's limit per transaction
+REPEATS_PER_TRANSACTION = TRANSACT_ITEMS  # one item each
 INCIDENT_SHOWN = "pk, #c, last_seen, channel, ts, shown_count, shown_at, #s"  # an incident without its root (the
 # rendering, for updates: ``claim_update`` returns it) nor its per-shard and per-minute counters (moto serialises a
 # response attribute by attribute)
@@ -624,21 +625,35 @@ class DynamoState:
     # -- digests ----------------------------------------------------------------------------------------------
     def add_to_digest(self, contributions: Mapping[str, Sequence[Contribution]],
                       now: float) -> dict[str, list[tuple[Added, str | None]]]:
+        return self.add_counts([], contributions, now)[1]
+
+    def add_counts(self, repeats: Sequence[Repeated], contributions: Mapping[str, Sequence[Contribution]],
+                   now: float) -> tuple[list[Repeat], dict[str, list[tuple[Added, str | None]]]]:
         flat = [(bucket, c) for bucket, cs in contributions.items() for c in cs]
         if len({c.through.rsplit("/", 3)[0] for _, c in flat}) > 1:
             raise ValueError("digest contributions of one shard at a time (one chain of parts)")
+        together = bool(flat) and len({r.fingerprint for r in repeats}) == len(repeats) and \
+            len(repeats) + len(contributions) + 3 <= TRANSACT_ITEMS  # (buckets, the part, its head, the mark)
+        counted: dict[int, Repeat] = {}
+        attached = list(enumerate(repeats)) if together else []
         step = CONTRIBUTIONS_PER_PART
         results = [result for start in range(0, len(flat), step)
-                   for result in self._add_part(flat[start:start + step], now)]
+                   for result in self._add_part(flat[start:start + step], now, attached, counted)]
+        unsent = [r for index, r in enumerate(repeats) if index not in counted]  # (not together, or no part written:
+        # the batch's groups were all in the digest before, a re-read)
+        rest = iter(self.add_repeats(unsent, now) if unsent else [])
         out: dict[str, list[tuple[Added, str | None]]] = {bucket: [] for bucket in contributions}
         for (bucket, _), result in zip(flat, results, strict=True):
             out[bucket].append(result)
-        return out
+        return [counted[index] if index in counted else next(rest) for index in range(len(repeats))], out
 
-    def _add_part(self, chunk: Sequence[tuple[str, Contribution]], now: float) -> list[tuple[Added, str | None]]:
+    def _add_part(self, chunk: Sequence[tuple[str, Contribution]], now: float,
+                  attached: list[tuple[int, Repeated]], counted: dict[int, Repeat]) -> list[tuple[Added, str | None]]:
         """One transaction: each bucket's list of parts (refused once sealed), the part (refused when it exists),
         the shard's chain head (refused when another processor moved it), the high-water mark (dropped when
-        already higher). A refusal of the part or the head re-reads what was added meanwhile and retries the rest."""
+        already higher), and the ``attached`` repeats (each refused as ``add_repeats``'s are; their outcomes go to
+        ``counted``, and they are taken off the list once written). A refusal of the part or the head re-reads what
+        was added meanwhile and retries the rest."""
         shard = chunk[0][1].through.rsplit("/", 3)[0]
         chain = self._chains.setdefault(shard, _Chain())
         results: dict[int, tuple[Added, str | None]] = {}
@@ -662,11 +677,24 @@ class DynamoState:
             items += [self._part(pk, part, chain, now), self._chain_head(shard, pk, upto, chain, now)]
             if with_high_water:
                 items.append(self._high_water(mark, now))
+            digest_items = len(items)
+            items += [{"Update": {**self._repeat_update(r, now), "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}}
+                      for _, r in attached]
             try:
                 self._transact(items)
             except _Cancelled as cancelled:
+                refused = {n for n in range(len(attached)) if cancelled.failed(digest_items + n) is not None}
+                for n in refused:
+                    index, r = attached[n]
+                    counted[index] = self._not_counted(r, cancelled.failed(digest_items + n) or {})
+                attached[:] = [repeat for n, repeat in enumerate(attached) if n not in refused]
                 sealed = {b for n, b in enumerate(buckets) if cancelled.failed(n) is not None or cancelled.too_large(n)}
                 head = cancelled.failed(len(buckets) + 1)
+                if not any(cancelled.failed(n) is not None or cancelled.too_large(n) for n in range(digest_items)):
+                    if refused:
+                        continue  # only repeats were refused: the rest again
+                    raise ClientError({"Error": {"Code": "TransactionCanceledException",
+                                                 "Message": str(cancelled.reasons)}}, "TransactWriteItems") from None
                 if sealed:  # being sent, or full: a later bucket
                     results.update({i: (Added.SEALED, None) for i in waiting if chunk[i][0] in sealed})
                     waiting = [i for i in waiting if chunk[i][0] not in sealed]
@@ -680,6 +708,8 @@ class DynamoState:
                     raise RuntimeError("unreachable: a refusal with no refused condition") from None
                 continue
             self._mark_at_least(mark)
+            counted.update((index, self._counted(r.fingerprint, now)) for index, r in attached)
+            attached.clear()
             if not chain.known:  # the head was absent: the chain starts here
                 chain.known, chain.floor, chain.resume = True, "", None
             chain.runs.update((c.key, Ended(c.through, bucket=bucket)) for bucket, c in part)  # (a walk back from a

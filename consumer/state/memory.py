@@ -194,6 +194,10 @@ class MemoryState:
                       now: float) -> dict[str, list[tuple[Added, str | None]]]:
         return {bucket: [self._add_one(bucket, c, now) for c in cs] for bucket, cs in contributions.items()}
 
+    def add_counts(self, repeats: Sequence[Repeated], contributions: Mapping[str, Sequence[Contribution]],
+                   now: float) -> tuple[list[Repeat], dict[str, list[tuple[Added, str | None]]]]:
+        return self.add_repeats(repeats, now), self.add_to_digest(contributions, now)
+
     def _add_one(self, bucket: str, contribution: Contribution, now: float) -> tuple[Added, str | None]:
         send = self._sends.get(contribution.key)
         if send is not None and send.ended is not None:
