@@ -485,7 +485,7 @@ class Alerter:
         counting = [Repeated(fp, g.first.ref.shard_id, g.first.ref.key, g.last.ref.key, g.count)
                     for fp, g, _ in repeats]
         if over:
-            digesting = [(destination, group) for destination, groups in over.items() for group in groups]
+            digesting = _flat(over)
             over.clear()
             buckets, by_bucket = self._digest_buckets(digesting, now)
             counted, added = self._state.add_counts(counting, by_bucket, now)
@@ -514,7 +514,7 @@ class Alerter:
     # -- digests --------------------------------------------------------------------------------------------------
     def _to_digest(self, over: Mapping[str, list[_Group]]) -> None:
         """The batch's groups for every destination's digest: one ``add_to_digest`` for all of them."""
-        waiting = [(destination, group) for destination, groups in over.items() for group in groups]
+        waiting = _flat(over)
         while waiting:
             now = self._clock()
             buckets, by_bucket = self._digest_buckets(waiting, now)
@@ -644,3 +644,8 @@ class Alerter:
             self.slack.failed(self._clock(), f"{sender.name} refused: {exc}")
             log.error("slack %s refused a message permanently (%s): counted as dropped", sender.name, exc)
             return None
+
+
+def _flat(over: Mapping[str, Sequence[_Group]]) -> list[tuple[str, _Group]]:
+    """(destination, group) of each group decided for a destination's digest."""
+    return [(destination, group) for destination, groups in over.items() for group in groups]

@@ -268,16 +268,13 @@ _SET_ACTION = re.compile(rf"\s*({_NAME.pattern})\s*=\s*(:[A-Za-z0-9_]+)\s*")
 _ADD_ACTION = re.compile(rf"\s*({_NAME.pattern})\s+(:[A-Za-z0-9_]+)\s*")
 _CLAUSE = re.compile(r"\b(SET|ADD|REMOVE|DELETE)\b", re.IGNORECASE)
 _plain: OrderedDict[str, tuple[tuple[str, str, str], ...] | None] = OrderedDict()  # expression -> its actions
-_reserved: frozenset[str] = frozenset()
+_RESERVED = frozenset(word.upper() for word in ReservedKeywords.get_reserved_keywords())
 
 
 def _plain_actions(expression: str) -> tuple[tuple[str, str, str], ...] | None:
     """(``SET`` or ``ADD``, name, value) of each action of a plain update expression; None for any other."""
     if expression in _plain:
         return _plain[expression]
-    global _reserved
-    if not _reserved:
-        _reserved = frozenset(word.upper() for word in ReservedKeywords.get_reserved_keywords())
     parts = _CLAUSE.split(expression)
     actions: list[tuple[str, str, str]] | None = [] if not parts[0].strip() else None
     clauses = [keyword.upper() for keyword in parts[1::2]]
@@ -287,7 +284,7 @@ def _plain_actions(expression: str) -> tuple[tuple[str, str, str], ...] | None:
         pattern = _SET_ACTION if keyword == "SET" else _ADD_ACTION
         for action in body.split(","):
             match = pattern.fullmatch(action)
-            if actions is None or match is None or match[1].upper() in _reserved:
+            if actions is None or match is None or match[1].upper() in _RESERVED:
                 actions = None
                 break
             actions.append((keyword, match[1], match[2]))
@@ -307,9 +304,9 @@ def _plain_update(backend: Any, entry: dict[str, Any]) -> bool:
     if table.range_key_attr or table.stream_shard is not None or table.global_indexes or table.indexes:
         return False
     item = table.get_item(DynamoType(key[table.hash_key_attr]), None)
-    names, values = op.get("ExpressionAttributeNames") or {}, op.get("ExpressionAttributeValues") or {}
     if item is None:
         return False
+    names, values = op.get("ExpressionAttributeNames") or {}, op.get("ExpressionAttributeValues") or {}
     changes: dict[str, DynamoType] = {}
     for keyword, name, placeholder in actions:
         attribute = names.get(name) if name.startswith("#") else name
